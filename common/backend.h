@@ -1,0 +1,47 @@
+/*
+ * backend.h - the start-up skeleton of a backend daemon.
+ *
+ * Like Postfix's single_server: the daemon's main() declares what it is and
+ * calls crisp_backend_main(), which, while still privileged, parses options,
+ * creates the daemon's directories, opens its database, forks the spawn
+ * helper if the daemon runs programs, takes a systemd listening socket if one
+ * was passed, then enters the daemon's profile and serves its channels.
+ * Nothing is done with privileges the profile does not keep after that.
+ */
+#ifndef CRISP_BACKEND_H
+#define CRISP_BACKEND_H
+
+#include "daemon.h"
+#include "db.h"
+#include "options.h"
+#include "sandbox.h"
+#include "spawn.h"
+
+typedef struct CrispBackend {
+	CrispOptions opts;
+	char *dir;              /* <root>/<root_subdir>, created 0700 */
+	sqlite3 *db;            /* <dir>/<db_name> */
+	CrispSpawnHelper spawn; /* when spawn_builder is set */
+} CrispBackend;
+
+typedef struct CrispBackendSpec {
+	const char *name;        /* "crisp-imaged" */
+	const CrispProfile *profile;
+	const char *root_subdir; /* "image" */
+	const char *db_name;     /* "image.db" */
+	const CrispDbMigration *migrations;
+	size_t n_migrations;
+	CrispSpawnBuilder spawn_builder; /* NULL: the daemon runs no programs */
+	const CrispHandler *handlers;
+	size_t n_handlers;
+	unsigned n_workers;
+} CrispBackendSpec;
+
+int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv);
+
+/* The migration every daemon database starts with: a key/value table for facts about the store. */
+#define CRISP_DB_MIGRATION_META                                                                    \
+	{ "metadata table",                                                                        \
+	  "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);" }
+
+#endif

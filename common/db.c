@@ -1,0 +1,101 @@
+/*
+ * db.c - opening, configuring and migrating a daemon's sqlite database.
+ */
+#include "db.h"
+
+#define DB_BUSY_TIMEOUT_MS 5000
+
+int crisp_db_exec(sqlite3 *db, const char *sql, CrispError **err)
+{
+	char *msg = NULL;
+	int r = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (r != SQLITE_OK) {
+		int ret = crisp_error_set(err, CRISP_ERR_INTERNAL, EIO, "%s: %s",
+					  sqlite3_db_filename(db, "main"),
+					  msg ? msg : sqlite3_errstr(r));
+		sqlite3_free(msg);
+		return ret;
+	}
+	return 0;
+}
+
+int crisp_db_schema_version(sqlite3 *db, int *ret, CrispError **err)
+{
+	sqlite3_stmt *st = NULL;
+	int r = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	if (r == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		*ret = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+		return 0;
+	}
+	sqlite3_finalize(st);
+	return crisp_error_set(err, CRISP_ERR_INTERNAL, EIO, "%s: reading user_version: %s",
+			       sqlite3_db_filename(db, "main"), sqlite3_errmsg(db));
+}
+
+static int migrate(sqlite3 *db, const char *path, const CrispDbMigration *m, size_t n,
+		   CrispError **err)
+{
+	int version, r;
+
+	if ((r = crisp_db_schema_version(db, &version, err)) < 0)
+		return r;
+	if (version < 0 || (size_t)version > n)
+		return crisp_error_set(err, CRISP_ERR_FAILED_PRECONDITION, EPROTO,
+				       "%s: schema version %d is newer than this crisp knows (%zu); "
+				       "refusing to touch it",
+				       path, version, n);
+
+	for (size_t i = (size_t)version; i < n; i++) {
+		_cleanup_free_ char *bump = xasprintf("PRAGMA user_version = %zu", i + 1);
+		r = crisp_db_exec(db, "BEGIN IMMEDIATE", err);
+		if (r == 0)
+			r = crisp_db_exec(db, m[i].sql, err);
+		if (r == 0)
+			r = crisp_db_exec(db, bump, err);
+		if (r == 0)
+			r = crisp_db_exec(db, "COMMIT", err);
+		if (r < 0) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return crisp_error_wrap(err, "migration %zu (%s)", i + 1, m[i].description);
+		}
+	}
+	return 0;
+}
+
+int crisp_db_open(const char *path, const CrispDbMigration *migrations, size_t n_migrations,
+		  sqlite3 **ret, CrispError **err)
+{
+	sqlite3 *db = NULL;
+	int r = sqlite3_open_v2(path, &db,
+				SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX |
+					SQLITE_OPEN_NOFOLLOW,
+				NULL);
+	if (r != SQLITE_OK) {
+		int e = crisp_error_set(err, CRISP_ERR_INTERNAL, EIO, "opening %s: %s", path,
+					db ? sqlite3_errmsg(db) : sqlite3_errstr(r));
+		sqlite3_close(db);
+		return e;
+	}
+	sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(db, 1);
+
+	r = crisp_db_exec(db,
+			  "PRAGMA journal_mode = WAL;"
+			  "PRAGMA synchronous = NORMAL;"
+			  "PRAGMA foreign_keys = ON;",
+			  err);
+	if (r == 0)
+		r = migrate(db, path, migrations, n_migrations, err);
+	if (r < 0) {
+		sqlite3_close(db);
+		return r;
+	}
+	*ret = db;
+	return 0;
+}
+
+void crisp_db_close(sqlite3 *db)
+{
+	sqlite3_close(db);
+}

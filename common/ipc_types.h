@@ -1,0 +1,39 @@
+/*
+ * ipc_types.h - the message types of crisp's internal channels.
+ *
+ * Requests take even numbers and their answers the next odd number, so a
+ * reader can tell the direction of any frame.  Every request may also be
+ * answered with CRISP_MSG_ERROR.  Ranges: 0-15 protocol, 16-63 control and
+ * health, 256+ one block of 256 per backend.  A type is never reused.
+ */
+#ifndef CRISP_IPC_TYPES_H
+#define CRISP_IPC_TYPES_H
+
+enum {
+	/* Protocol: the handshake, and the generic failure answer. */
+	CRISP_MSG_HELLO_SERVER = 1, /* Crisp__Hello, sent first by the serving side */
+	CRISP_MSG_HELLO_CLIENT = 2, /* Crisp__Hello, the client's answer */
+	CRISP_MSG_ERROR = 3,        /* Crisp__ErrorReply, answers any request */
+
+	/* Health, served by every daemon. */
+	CRISP_MSG_HEALTH_REQ = 16, /* Crisp__HealthRequest */
+	CRISP_MSG_HEALTH_ANS = 17, /* Crisp__HealthReply */
+
+	/* Control channel between the supervisor and each daemon. */
+	CRISP_MSG_CTL_SERVE_CHANNEL = 32,   /* Crisp__ServeChannel + 1 fd, supervisor -> backend */
+	CRISP_MSG_CTL_BACKEND_CHANNEL = 34, /* Crisp__BackendChannel + 1 fd, supervisor -> criapi */
+	CRISP_MSG_CTL_BACKEND_UP = 36,      /* Crisp__BackendUp, criapi -> supervisor */
+	CRISP_MSG_CTL_FRONT_SERVING = 38,   /* Crisp__FrontServing, criapi -> supervisor */
+
+	/* A daemon and its spawn helper (common/spawn.h). */
+	CRISP_MSG_SPAWN_REQ = 48, /* Crisp__SpawnRequest + 0..3 stdio fds */
+	CRISP_MSG_SPAWN_ANS = 49, /* Crisp__SpawnReply */
+
+	/* Per-backend verbs start here (imaged 256, sandboxd 512, netd 768, streamd 1024). */
+	CRISP_MSG_IMAGED_BASE = 256,
+	CRISP_MSG_SANDBOXD_BASE = 512,
+	CRISP_MSG_NETD_BASE = 768,
+	CRISP_MSG_STREAMD_BASE = 1024,
+};
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * netd.h - crisp-netd: network namespaces, CNI, in-netns dialing.
+ */
+#ifndef CRISP_NETD_H
+#define CRISP_NETD_H
+
+#include "sandbox.h"
+#include "spawn.h"
+
+extern const CrispProfile netd_profile;
+
+/* Builds the command line of each CNI plugin run (spawn.c in this folder). */
+int netd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char ***ret_envp,
+		     CrispError **err);
+
+#endif
