@@ -68,6 +68,10 @@ int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv)
 		printf("%s %s\n", spec->name, CRISP_VERSION);
 		return 0;
 	}
+	if (b.opts.print_profile) {
+		sandbox_print_profile(spec->profile);
+		return 0;
+	}
 
 	/* systemd passes the backend's listening socket; otherwise the supervisor's channel. */
 	int n = sd_listen_fds(1);
@@ -86,7 +90,8 @@ int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv)
 		log_error("%s", err->message);
 		return 1;
 	}
-	if (spec->profile->unprivileged && sandbox_lookup_user(b.opts.config.user, &user, &err) < 0) {
+	if (spec->profile->unprivileged &&
+	    sandbox_lookup_user(b.opts.config.user, &user, &err) < 0) {
 		log_error("%s", err->message);
 		return 1;
 	}

@@ -19,16 +19,16 @@
 
 typedef struct CrispBackend {
 	CrispOptions opts;
-	char *dir;              /* <root>/<root_subdir>, created 0700 */
-	sqlite3 *db;            /* <dir>/<db_name> */
+	char *dir;		/* <root>/<root_subdir>, created 0700 */
+	sqlite3 *db;		/* <dir>/<db_name> */
 	CrispSpawnHelper spawn; /* when spawn_builder is set */
 } CrispBackend;
 
 typedef struct CrispBackendSpec {
-	const char *name;        /* "crisp-imaged" */
+	const char *name; /* "crisp-imaged" */
 	const CrispProfile *profile;
 	const char *root_subdir; /* "image" */
-	const char *db_name;     /* "image.db" */
+	const char *db_name;	 /* "image.db" */
 	const CrispDbMigration *migrations;
 	size_t n_migrations;
 	CrispSpawnBuilder spawn_builder; /* NULL: the daemon runs no programs */
@@ -41,7 +41,9 @@ int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv);
 
 /* The migration every daemon database starts with: a key/value table for facts about the store. */
 #define CRISP_DB_MIGRATION_META                                                                    \
-	{ "metadata table",                                                                        \
-	  "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);" }
+	{                                                                                          \
+		"metadata table",                                                                  \
+			"CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);"  \
+	}
 
 #endif

@@ -29,17 +29,35 @@ static const char *const empty_strv[] = { NULL };
 #define RUNTIME(f) .scope = SCOPE_RUNTIME, .offset = offsetof(CrispRuntimeHandler, f)
 #define HOST(f) .scope = SCOPE_REGISTRY_HOST, .offset = offsetof(CrispRegistryHost, f)
 
-#define STRING(t, k, field, def, fl) \
-	{ .table = t, .name = k, .type = CONFIG_STRING, field, .def_string = def, .flags = fl }
-#define ENUM(t, k, field, def, values) \
-	{ .table = t, .name = k, .type = CONFIG_STRING, field, .def_string = def, .allowed = values }
-#define CHECKED(t, k, field, def, fn, what) \
-	{ .table = t, .name = k, .type = CONFIG_STRING, field, .def_string = def, .check = fn, .expect = what }
-#define INT(t, k, field, def, lo, hi) \
-	{ .table = t, .name = k, .type = CONFIG_INT, field, .def_int = def, .min = lo, .max = hi }
-#define BOOL(t, k, field, def) { .table = t, .name = k, .type = CONFIG_BOOL, field, .def_bool = def }
-#define STRV(t, k, field, def, fl, fn, what) \
-	{ .table = t, .name = k, .type = CONFIG_STRV, field, .def_strv = def, .flags = fl, .check = fn, .expect = what }
+#define STRING(t, k, field, def, fl)                                                               \
+	{                                                                                          \
+		.table = t, .name = k, .type = CONFIG_STRING, field, .def_string = def,            \
+		.flags = fl                                                                        \
+	}
+#define ENUM(t, k, field, def, values)                                                             \
+	{                                                                                          \
+		.table = t, .name = k, .type = CONFIG_STRING, field, .def_string = def,            \
+		.allowed = values                                                                  \
+	}
+#define CHECKED(t, k, field, def, fn, what)                                                        \
+	{                                                                                          \
+		.table = t, .name = k, .type = CONFIG_STRING, field, .def_string = def,            \
+		.check = fn, .expect = what                                                        \
+	}
+#define INT(t, k, field, def, lo, hi)                                                              \
+	{                                                                                          \
+		.table = t, .name = k, .type = CONFIG_INT, field, .def_int = def, .min = lo,       \
+		.max = hi                                                                          \
+	}
+#define BOOL(t, k, field, def)                                                                     \
+	{                                                                                          \
+		.table = t, .name = k, .type = CONFIG_BOOL, field, .def_bool = def                 \
+	}
+#define STRV(t, k, field, def, fl, fn, what)                                                       \
+	{                                                                                          \
+		.table = t, .name = k, .type = CONFIG_STRV, field, .def_strv = def, .flags = fl,   \
+		.check = fn, .expect = what                                                        \
+	}
 
 #define ABS KEY_ABSOLUTE
 #define ABS_OR_EMPTY (KEY_ABSOLUTE | KEY_EMPTY_OK)
@@ -57,19 +75,20 @@ const ConfigKey config_keys[] = {
 	STRING("runtime", "default_runtime", MAIN(default_runtime), "runc", KEY_NONEMPTY),
 	STRING("runtime", "sandbox_image", MAIN(sandbox_image), "", 0),
 	BOOL("runtime", "allow_privileged", MAIN(allow_privileged), true),
-	STRV("runtime", "allowed_sysctls", MAIN(allowed_sysctls), NULL, KEY_NULL_DEFAULT, sysctl_pattern_ok,
-	     "an array of sysctl names or prefixes ending in \"*\""),
+	STRV("runtime", "allowed_sysctls", MAIN(allowed_sysctls), NULL, KEY_NULL_DEFAULT,
+	     sysctl_pattern_ok, "an array of sysctl names or prefixes ending in \"*\""),
 	INT("runtime", "stop_timeout_default", MAIN(stop_timeout_default), 10, 0, 3600),
 
 	STRING("cni", "conf_dir", MAIN(cni_conf_dir), "/etc/cni/net.d", ABS),
-	STRV("cni", "bin_dirs", MAIN(cni_bin_dirs), default_cni_bin_dirs, ABS | KEY_NONEMPTY, NULL, NULL),
+	STRV("cni", "bin_dirs", MAIN(cni_bin_dirs), default_cni_bin_dirs, ABS | KEY_NONEMPTY, NULL,
+	     NULL),
 	INT("cni", "max_networks", MAIN(cni_max_networks), 1, 1, 16),
 	INT("cni", "plugin_timeout", MAIN(cni_plugin_timeout), 60, 1, 600),
 
 	INT("image", "pull_progress_timeout", MAIN(pull_progress_timeout), 300, 1, 86400),
 	STRING("image", "registry_certs_dir", MAIN(registry_certs_dir), "/etc/crisp/certs.d", ABS),
-	STRV("image", "insecure_registries", MAIN(insecure_registries), empty_strv, 0, config_registry_host_ok,
-	     "an array of registry hosts (host or host:port)"),
+	STRV("image", "insecure_registries", MAIN(insecure_registries), empty_strv, 0,
+	     config_registry_host_ok, "an array of registry hosts (host or host:port)"),
 
 	STRING("streaming", "address", MAIN(stream_address), "127.0.0.1", KEY_NONEMPTY),
 	INT("streaming", "port", MAIN(stream_port), 0, 0, 65535),
@@ -224,7 +243,8 @@ size_t config_add_runtime(CrispConfig *c, const char *name)
 
 size_t config_add_registry_host(CrispConfig *c, const char *host)
 {
-	c->registry_hosts = xrealloc(c->registry_hosts, (c->n_registry_hosts + 1) * sizeof(*c->registry_hosts));
+	c->registry_hosts =
+		xrealloc(c->registry_hosts, (c->n_registry_hosts + 1) * sizeof(*c->registry_hosts));
 	CrispRegistryHost *h = &c->registry_hosts[c->n_registry_hosts];
 	*h = (CrispRegistryHost){ .host = xstrdup(host) };
 	set_defaults(h, SCOPE_REGISTRY_HOST);
@@ -233,10 +253,11 @@ size_t config_add_registry_host(CrispConfig *c, const char *host)
 
 void crisp_config_init_defaults(CrispConfig *c)
 {
-	*c = (CrispConfig){0};
+	*c = (CrispConfig){ 0 };
 	set_defaults(c, SCOPE_MAIN);
 	for (size_t i = 0; i < ELEMENTSOF(default_runtimes); i++) {
-		size_t index = config_add_runtime(c, default_runtimes[i].name); /* moves c->runtimes */
+		size_t index =
+			config_add_runtime(c, default_runtimes[i].name); /* moves c->runtimes */
 		CrispRuntimeHandler *h = &c->runtimes[index];
 		h->binary = xstrdup(default_runtimes[i].binary);
 	}
@@ -273,7 +294,7 @@ void crisp_config_done(CrispConfig *c)
 		free_fields(&c->registry_hosts[i], SCOPE_REGISTRY_HOST);
 	}
 	free(c->registry_hosts);
-	*c = (CrispConfig){0};
+	*c = (CrispConfig){ 0 };
 }
 
 void crisp_config_set_string(char **field, const char *value)
@@ -343,7 +364,8 @@ static void describe_strings(const char *const *values, char *buf, size_t size)
 {
 	size_t used = (size_t)snprintf(buf, size, "one of");
 	for (size_t i = 0; values[i] && used < size; i++)
-		used += (size_t)snprintf(buf + used, size - used, "%s \"%s\"", i > 0 ? "," : "", values[i]);
+		used += (size_t)snprintf(buf + used, size - used, "%s \"%s\"", i > 0 ? "," : "",
+					 values[i]);
 }
 
 void config_describe(const ConfigKey *k, char *buf, size_t size)
@@ -363,14 +385,16 @@ void config_describe(const ConfigKey *k, char *buf, size_t size)
 		if (k->allowed)
 			describe_strings(k->allowed, buf, size);
 		else if (k->flags & KEY_ABSOLUTE)
-			snprintf(buf, size, "an absolute path%s", k->flags & KEY_EMPTY_OK ? " or \"\"" : "");
+			snprintf(buf, size, "an absolute path%s",
+				 k->flags & KEY_EMPTY_OK ? " or \"\"" : "");
 		else if (k->flags & KEY_NONEMPTY)
 			snprintf(buf, size, "a non-empty string");
 		else
 			snprintf(buf, size, "a string");
 		break;
 	case CONFIG_STRV:
-		snprintf(buf, size, "%s%s", k->flags & KEY_NONEMPTY ? "a non-empty array of " : "an array of ",
+		snprintf(buf, size, "%s%s",
+			 k->flags & KEY_NONEMPTY ? "a non-empty array of " : "an array of ",
 			 k->flags & KEY_ABSOLUTE ? "absolute paths" : "strings");
 		break;
 	}
@@ -388,7 +412,8 @@ int config_error(CrispError **err, const ConfigOrigin *origin, const char *fmt, 
 
 	int r;
 	if (origin && origin->file && origin->line > 0)
-		r = crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "%s:%d: %s", origin->file, origin->line, msg);
+		r = crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "%s:%d: %s", origin->file,
+				    origin->line, msg);
 	else if (origin && origin->file)
 		r = crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "%s: %s", origin->file, msg);
 	else
@@ -397,8 +422,8 @@ int config_error(CrispError **err, const ConfigOrigin *origin, const char *fmt, 
 	return r;
 }
 
-int config_error_expected(CrispError **err, const ConfigOrigin *origin, const ConfigKey *k, const char *table,
-			  const char *got, const char *suffix)
+int config_error_expected(CrispError **err, const ConfigOrigin *origin, const ConfigKey *k,
+			  const char *table, const char *got, const char *suffix)
 {
 	char expect[256];
 	int n = (int)strlen(got);
@@ -406,8 +431,9 @@ int config_error_expected(CrispError **err, const ConfigOrigin *origin, const Co
 	config_describe(k, expect, sizeof(expect));
 	/* Keep the message readable when someone pastes a whole certificate in. */
 	bool cut = n > 80;
-	return config_error(err, origin, "key \"%s\" in %s: expected %s, got %.*s%s%s", k->name, table, expect,
-			    cut ? 77 : n, got, cut ? "..." : "", suffix ? suffix : "");
+	return config_error(err, origin, "key \"%s\" in %s: expected %s, got %.*s%s%s", k->name,
+			    table, expect, cut ? 77 : n, got, cut ? "..." : "",
+			    suffix ? suffix : "");
 }
 
 bool config_check_string(const ConfigKey *k, const char *value)
@@ -429,8 +455,8 @@ bool config_check_string(const ConfigKey *k, const char *value)
 	return !k->check || k->check(value);
 }
 
-int config_check_field(const ConfigKey *k, const void *field, const char *table, const ConfigOrigin *origin,
-		       const char *got, CrispError **err)
+int config_check_field(const ConfigKey *k, const void *field, const char *table,
+		       const ConfigOrigin *origin, const char *got, CrispError **err)
 {
 	switch (k->type) {
 	case CONFIG_STRING: {
@@ -489,8 +515,9 @@ static void table_of(const ConfigKey *k, const char *name, char *buf, size_t siz
 	snprintf(buf, size, "%s", display);
 }
 
-static int check_scope(const void *base, ConfigScope scope, const char *name, const ConfigOrigin *origins,
-		       const ConfigOrigin *table_origin, CrispError **err)
+static int check_scope(const void *base, ConfigScope scope, const char *name,
+		       const ConfigOrigin *origins, const ConfigOrigin *table_origin,
+		       CrispError **err)
 {
 	for (size_t i = 0; i < config_n_keys; i++) {
 		const ConfigKey *k = &config_keys[i];
@@ -499,10 +526,12 @@ static int check_scope(const void *base, ConfigScope scope, const char *name, co
 			continue;
 		table_of(k, name, table, sizeof(table));
 		const ConfigOrigin *origin = origins ? &origins[i] : table_origin;
-		if (k->type == CONFIG_STRING && !*(char *const *)config_field((void *)base, k) && !k->def_string &&
-		    scope != SCOPE_MAIN)
-			return config_error(err, origin, "table %s: key \"%s\" is required", table, k->name);
-		int r = config_check_field(k, config_field((void *)base, k), table, origin, NULL, err);
+		if (k->type == CONFIG_STRING && !*(char *const *)config_field((void *)base, k) &&
+		    !k->def_string && scope != SCOPE_MAIN)
+			return config_error(err, origin, "table %s: key \"%s\" is required", table,
+					    k->name);
+		int r = config_check_field(k, config_field((void *)base, k), table, origin, NULL,
+					   err);
 		if (r < 0)
 			return r;
 	}
@@ -519,8 +548,8 @@ static const ConfigOrigin *origin_of(const ConfigOrigin *origins, size_t field_o
 	return NULL;
 }
 
-int config_validate(const CrispConfig *c, const ConfigOrigin *main_origins, const ConfigOrigin *runtime_origins,
-		    CrispError **err)
+int config_validate(const CrispConfig *c, const ConfigOrigin *main_origins,
+		    const ConfigOrigin *runtime_origins, CrispError **err)
 {
 	int r = check_scope(c, SCOPE_MAIN, NULL, main_origins, NULL, err);
 	if (r < 0)
@@ -532,7 +561,8 @@ int config_validate(const CrispConfig *c, const ConfigOrigin *main_origins, cons
 			return r;
 	}
 	for (size_t i = 0; i < c->n_registry_hosts; i++) {
-		r = check_scope(&c->registry_hosts[i], SCOPE_REGISTRY_HOST, c->registry_hosts[i].host, NULL, NULL, err);
+		r = check_scope(&c->registry_hosts[i], SCOPE_REGISTRY_HOST,
+				c->registry_hosts[i].host, NULL, NULL, err);
 		if (r < 0)
 			return r;
 	}
@@ -540,24 +570,29 @@ int config_validate(const CrispConfig *c, const ConfigOrigin *main_origins, cons
 	if (!crisp_config_find_runtime(c, c->default_runtime)) {
 		_cleanup_free_ char *known = xstrdup("");
 		for (size_t i = 0; i < c->n_runtimes; i++) {
-			char *next = xasprintf("%s%s%s", known, i > 0 ? ", " : "", c->runtimes[i].name);
+			char *next =
+				xasprintf("%s%s%s", known, i > 0 ? ", " : "", c->runtimes[i].name);
 			free(known);
 			known = next;
 		}
-		return config_error(err, origin_of(main_origins, offsetof(CrispConfig, default_runtime)),
-				    "key \"default_runtime\" in [runtime]: no runtime handler is named \"%s\" "
-				    "(handlers: %s)",
-				    c->default_runtime, known);
+		return config_error(
+			err, origin_of(main_origins, offsetof(CrispConfig, default_runtime)),
+			"key \"default_runtime\" in [runtime]: no runtime handler is named \"%s\" "
+			"(handlers: %s)",
+			c->default_runtime, known);
 	}
 
 	bool cert = c->stream_tls_cert && c->stream_tls_cert[0];
 	bool key = c->stream_tls_key && c->stream_tls_key[0];
 	if (cert != key) {
-		const char *set = cert ? "tls_cert" : "tls_key", *unset = cert ? "tls_key" : "tls_cert";
-		size_t offset = cert ? offsetof(CrispConfig, stream_tls_cert) : offsetof(CrispConfig, stream_tls_key);
-		return config_error(err, origin_of(main_origins, offset),
-				    "key \"%s\" in [streaming] is set but \"%s\" is not: set both or neither", set,
-				    unset);
+		const char *set = cert ? "tls_cert" : "tls_key",
+			   *unset = cert ? "tls_key" : "tls_cert";
+		size_t offset = cert ? offsetof(CrispConfig, stream_tls_cert)
+				     : offsetof(CrispConfig, stream_tls_key);
+		return config_error(
+			err, origin_of(main_origins, offset),
+			"key \"%s\" in [streaming] is set but \"%s\" is not: set both or neither",
+			set, unset);
 	}
 	return 0;
 }
@@ -649,10 +684,12 @@ char *crisp_config_to_json(const CrispConfig *c)
 	json_scope(root, c, SCOPE_MAIN);
 	json_t *runtimes = json_child(root, "runtimes");
 	for (size_t i = 0; i < c->n_runtimes; i++)
-		json_scope(json_child(runtimes, c->runtimes[i].name), &c->runtimes[i], SCOPE_RUNTIME);
+		json_scope(json_child(runtimes, c->runtimes[i].name), &c->runtimes[i],
+			   SCOPE_RUNTIME);
 	json_t *hosts = json_child(json_child(root, "registry"), "hosts");
 	for (size_t i = 0; i < c->n_registry_hosts; i++)
-		json_scope(json_child(hosts, c->registry_hosts[i].host), &c->registry_hosts[i], SCOPE_REGISTRY_HOST);
+		json_scope(json_child(hosts, c->registry_hosts[i].host), &c->registry_hosts[i],
+			   SCOPE_REGISTRY_HOST);
 
 	char *s = json_dumps(root, JSON_COMPACT);
 	json_decref(root);

@@ -42,7 +42,7 @@
 typedef struct CrispRuntimeHandler {
 	char *name;
 	char *binary;
-	char *root;           /* unless set, "<state>/<name>" */
+	char *root;	      /* unless set, "<state>/<name>" */
 	bool root_is_default; /* root follows state: crisp_config_set_state moves it */
 } CrispRuntimeHandler;
 
@@ -61,17 +61,17 @@ typedef struct CrispRegistryHost {
 typedef struct CrispConfig {
 	/* [crisp] */
 	char *log_level;   /* "debug"|"info"|"warning"|"error" */
-	char *root;        /* persistent state, absolute */
-	char *state;       /* runtime state, absolute */
-	char *listen;      /* "unix://" + absolute path */
+	char *root;	   /* persistent state, absolute */
+	char *state;	   /* runtime state, absolute */
+	char *listen;	   /* "unix://" + absolute path */
 	char *libexec_dir; /* "" = next to the crisp binary */
-	char *user;        /* unprivileged user for criapi/streamd */
+	char *user;	   /* unprivileged user for criapi/streamd */
 	/* [runtime] */
-	char *cgroup_driver; /* "cgroupfs"|"systemd" */
+	char *cgroup_driver;   /* "cgroupfs"|"systemd" */
 	char *default_runtime; /* must name a handler */
 	char *sandbox_image;   /* "" = built-in crisp-pause */
 	bool allow_privileged;
-	char **allowed_sysctls; /* names, or prefixes ending in "*" */
+	char **allowed_sysctls;	      /* names, or prefixes ending in "*" */
 	int64_t stop_timeout_default; /* seconds */
 	CrispRuntimeHandler *runtimes;
 	size_t n_runtimes;
@@ -88,9 +88,9 @@ typedef struct CrispConfig {
 	size_t n_registry_hosts;
 	/* [streaming] */
 	char *stream_address;
-	int64_t stream_port; /* 0: the kernel chooses */
+	int64_t stream_port;			/* 0: the kernel chooses */
 	char *stream_tls_cert, *stream_tls_key; /* both or neither */
-	int64_t stream_idle_timeout; /* seconds */
+	int64_t stream_idle_timeout;		/* seconds */
 	int64_t stream_max_sessions;
 } CrispConfig;
 

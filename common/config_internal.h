@@ -17,16 +17,16 @@ typedef enum ConfigType {
 
 /* Which struct a key's offset is into. */
 typedef enum ConfigScope {
-	SCOPE_MAIN,          /* CrispConfig */
-	SCOPE_RUNTIME,       /* CrispRuntimeHandler, tables [runtimes.<name>] */
+	SCOPE_MAIN,	     /* CrispConfig */
+	SCOPE_RUNTIME,	     /* CrispRuntimeHandler, tables [runtimes.<name>] */
 	SCOPE_REGISTRY_HOST, /* CrispRegistryHost, tables [registry.hosts."<host>"] */
 } ConfigScope;
 
 enum {
-	KEY_ABSOLUTE = 1 << 0,       /* string, or each element: an absolute path */
-	KEY_EMPTY_OK = 1 << 1,       /* with KEY_ABSOLUTE: "" is allowed too */
-	KEY_NONEMPTY = 1 << 2,       /* string: not ""; array: at least one element */
-	KEY_NULL_DEFAULT = 1 << 3,   /* array: NULL is a meaningful value (JSON null) */
+	KEY_ABSOLUTE = 1 << 0,	   /* string, or each element: an absolute path */
+	KEY_EMPTY_OK = 1 << 1,	   /* with KEY_ABSOLUTE: "" is allowed too */
+	KEY_NONEMPTY = 1 << 2,	   /* string: not ""; array: at least one element */
+	KEY_NULL_DEFAULT = 1 << 3, /* array: NULL is a meaningful value (JSON null) */
 };
 
 /* Where a value came from, for messages; file NULL when not from a file. */
@@ -38,7 +38,8 @@ typedef struct ConfigOrigin {
 typedef bool (*ConfigCheck)(const char *value);
 
 typedef struct ConfigKey {
-	const char *table; /* "crisp", ...; "runtimes.*" and "registry.hosts.*" for the scoped ones */
+	const char
+		*table; /* "crisp", ...; "runtimes.*" and "registry.hosts.*" for the scoped ones */
 	const char *name;
 	ConfigType type;
 	ConfigScope scope;
@@ -47,11 +48,11 @@ typedef struct ConfigKey {
 	const char *const *def_strv;
 	int64_t def_int;
 	bool def_bool;
-	int64_t min, max;             /* CONFIG_INT */
-	const char *const *allowed;   /* CONFIG_STRING: one of these */
+	int64_t min, max;	    /* CONFIG_INT */
+	const char *const *allowed; /* CONFIG_STRING: one of these */
 	unsigned flags;
-	ConfigCheck check;            /* string, or each array element */
-	const char *expect;           /* what check wants, for messages: "an array of ..." */
+	ConfigCheck check;  /* string, or each array element */
+	const char *expect; /* what check wants, for messages: "an array of ..." */
 } ConfigKey;
 
 extern const ConfigKey config_keys[];
@@ -73,12 +74,12 @@ void config_describe(const ConfigKey *k, char *buf, size_t size);
  * expected ..., got <got>", got being the value as written (NULL: format
  * the value).
  */
-int config_check_field(const ConfigKey *k, const void *field, const char *table, const ConfigOrigin *origin,
-		       const char *got, CrispError **err);
+int config_check_field(const ConfigKey *k, const void *field, const char *table,
+		       const ConfigOrigin *origin, const char *got, CrispError **err);
 /* "<file>:<line>: <message>" as CRISP_ERR_INVALID; origin may be NULL. */
 int config_error(CrispError **err, const ConfigOrigin *origin, const char *fmt, ...) _printf_(3, 4);
-int config_error_expected(CrispError **err, const ConfigOrigin *origin, const ConfigKey *k, const char *table,
-			  const char *got, const char *suffix);
+int config_error_expected(CrispError **err, const ConfigOrigin *origin, const ConfigKey *k,
+			  const char *table, const char *got, const char *suffix);
 
 /* s as a TOML basic string, quotes included. */
 char *config_quote(const char *s);
@@ -116,10 +117,10 @@ typedef struct ConfigValue {
 	int64_t integer;
 	bool overflow; /* VALUE_INT out of int64 range */
 	bool boolean;
-	char **strv;       /* VALUE_ARRAY: the string elements */
+	char **strv;	   /* VALUE_ARRAY: the string elements */
 	bool strings_only; /* VALUE_ARRAY: false if some element was not a string */
-	size_t length;     /* of the value's text, comment and trailing blanks excluded */
-	bool comment;      /* a "#" comment followed */
+	size_t length;	   /* of the value's text, comment and trailing blanks excluded */
+	bool comment;	   /* a "#" comment followed */
 } ConfigValue;
 
 /*
@@ -127,7 +128,8 @@ typedef struct ConfigValue {
  * failure returns -EINVAL with a reason in problem, and *at_end tells
  * whether the text ended too early (an unterminated string or array).
  */
-int config_value_parse(const char *text, ConfigValue *ret, char *problem, size_t size, bool *at_end);
+int config_value_parse(const char *text, ConfigValue *ret, char *problem, size_t size,
+		       bool *at_end);
 void config_value_done(ConfigValue *v);
 
 /*

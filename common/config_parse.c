@@ -36,15 +36,15 @@
 
 typedef struct LoadContext {
 	CrispConfig *config;
-	char **files;                  /* every file read; origins point into it */
-	ConfigOrigin *origins;         /* indexed like config_keys */
+	char **files;		       /* every file read; origins point into it */
+	ConfigOrigin *origins;	       /* indexed like config_keys */
 	ConfigOrigin *runtime_origins; /* indexed like config->runtimes: the table that added it */
 	size_t n_runtime_origins;
 } LoadContext;
 
 typedef enum TableKind {
-	TABLE_NONE, /* before the first [table] */
-	TABLE_MAIN, /* [crisp], [runtime], ... */
+	TABLE_NONE,   /* before the first [table] */
+	TABLE_MAIN,   /* [crisp], [runtime], ... */
 	TABLE_PARENT, /* [runtimes], [registry], [registry.hosts]: hold tables only */
 	TABLE_RUNTIME,
 	TABLE_REGISTRY_HOST,
@@ -63,9 +63,9 @@ typedef struct ParseState {
 	bool indented;
 	char *raw; /* the current line, leading blanks and line end stripped */
 	TableKind kind;
-	char *table;         /* display name, "[cni]" */
+	char *table;	     /* display name, "[cni]" */
 	const char *pattern; /* config_keys[].table to match */
-	size_t index;        /* into runtimes or registry_hosts */
+	size_t index;	     /* into runtimes or registry_hosts */
 	Seen *seen;
 	size_t n_seen;
 	CrispError *error;
@@ -83,7 +83,7 @@ static void load_context_sync(LoadContext *ctx)
 		return;
 	ctx->runtime_origins = xrealloc(ctx->runtime_origins, n * sizeof(*ctx->runtime_origins));
 	for (size_t i = ctx->n_runtime_origins; i < n; i++)
-		ctx->runtime_origins[i] = (ConfigOrigin){0};
+		ctx->runtime_origins[i] = (ConfigOrigin){ 0 };
 	ctx->n_runtime_origins = n;
 }
 
@@ -99,7 +99,7 @@ static void load_context_done(LoadContext *ctx)
 	strv_free(ctx->files);
 	free(ctx->origins);
 	free(ctx->runtime_origins);
-	*ctx = (LoadContext){0};
+	*ctx = (LoadContext){ 0 };
 }
 
 static void parse_state_done(ParseState *st)
@@ -110,7 +110,7 @@ static void parse_state_done(ParseState *st)
 		free(st->seen[i].id);
 	free(st->seen);
 	crisp_error_free(st->error);
-	*st = (ParseState){0};
+	*st = (ParseState){ 0 };
 }
 
 _printf_(2, 3) static void parse_error(ParseState *st, const char *fmt, ...)
@@ -195,19 +195,23 @@ static int select_table(ParseState *st, char **parts)
 	if (n == 1 && main_table(parts[0], &pattern)) {
 		st->kind = TABLE_MAIN;
 		st->pattern = pattern;
-	} else if ((n == 1 && (runtimes || strcmp(parts[0], "registry") == 0)) || (n == 2 && hosts)) {
+	} else if ((n == 1 && (runtimes || strcmp(parts[0], "registry") == 0)) ||
+		   (n == 2 && hosts)) {
 		st->kind = TABLE_PARENT;
 	} else if (n == 2 && runtimes) {
 		if (!config_runtime_name_ok(parts[1])) {
-			parse_error(st, "table %s: a runtime handler name has 1 to 63 letters, digits, \"_\", \"-\" "
-					"or \".\", and starts with a letter or digit",
+			parse_error(st,
+				    "table %s: a runtime handler name has 1 to 63 letters, digits, "
+				    "\"_\", \"-\" "
+				    "or \".\", and starts with a letter or digit",
 				    st->table);
 			return -EINVAL;
 		}
 		select_runtime(st, parts[1]);
 	} else if (n == 3 && hosts) {
 		if (!config_registry_host_ok(parts[2])) {
-			parse_error(st, "table %s: expected a registry host (host or host:port)", st->table);
+			parse_error(st, "table %s: expected a registry host (host or host:port)",
+				    st->table);
 			return -EINVAL;
 		}
 		select_registry_host(st, parts[2]);
@@ -223,7 +227,8 @@ static int select_table(ParseState *st, char **parts)
 		strv_push(&quoted, "hosts");
 		strv_push(&quoted, host);
 		_cleanup_free_ char *hint = config_table_name(quoted);
-		parse_error(st, "unknown table %s (quote a host name that has dots: %s)", st->table, hint);
+		parse_error(st, "unknown table %s (quote a host name that has dots: %s)", st->table,
+			    hint);
 		return -EINVAL;
 	} else {
 		parse_error(st, "unknown table %s", st->table);
@@ -262,7 +267,8 @@ static int parse_table_line(ParseState *st, const char *line)
 				return -EINVAL;
 			}
 			if (n == 0) {
-				parse_error(st, "invalid table name: expected a name at \"%.20s\"", p);
+				parse_error(st, "invalid table name: expected a name at \"%.20s\"",
+					    p);
 				return -EINVAL;
 			}
 			_cleanup_free_ char *part = xstrndup(p, n);
@@ -270,7 +276,8 @@ static int parse_table_line(ParseState *st, const char *line)
 			p += n;
 		}
 		if (strv_length(parts) > CONFIG_MAX_TABLE_PARTS) {
-			parse_error(st, "invalid table name: more than %d parts", CONFIG_MAX_TABLE_PARTS);
+			parse_error(st, "invalid table name: more than %d parts",
+				    CONFIG_MAX_TABLE_PARTS);
 			return -EINVAL;
 		}
 		while (blank(*p))
@@ -326,10 +333,13 @@ static int classify_line(ParseState *st, const char *s)
 		return -EINVAL;
 	}
 	if (st->indented)
-		parse_error(st, "malformed line: expected \"key = value\" (a value cannot continue on an indented "
+		parse_error(st, "malformed line: expected \"key = value\" (a value cannot continue "
+				"on an indented "
 				"line; arrays must be on one line)");
 	else
-		parse_error(st, "malformed line: expected \"key = value\", \"[table]\" or \"# comment\"");
+		parse_error(
+			st,
+			"malformed line: expected \"key = value\", \"[table]\" or \"# comment\"");
 	return -EINVAL;
 }
 
@@ -401,7 +411,8 @@ static void *table_base(ParseState *st)
 static const ConfigKey *find_key(const char *pattern, const char *name)
 {
 	for (size_t i = 0; pattern && i < config_n_keys; i++)
-		if (strcmp(config_keys[i].table, pattern) == 0 && strcmp(config_keys[i].name, name) == 0)
+		if (strcmp(config_keys[i].table, pattern) == 0 &&
+		    strcmp(config_keys[i].name, name) == 0)
 			return &config_keys[i];
 	return NULL;
 }
@@ -456,7 +467,8 @@ static void assign(ParseState *st, const char *name, const char *value)
 	_cleanup_free_ char *id = xasprintf("%s %s", st->table, name);
 	int first = seen_once(st, id);
 	if (first > 0) {
-		parse_error(st, "key \"%s\" in %s is set twice (first on line %d)", name, st->table, first);
+		parse_error(st, "key \"%s\" in %s is set twice (first on line %d)", name, st->table,
+			    first);
 		return;
 	}
 
@@ -469,20 +481,24 @@ static void assign(ParseState *st, const char *name, const char *value)
 		raw_len--;
 	bool cut = strlen(value) < raw_len;
 
-	_cleanup_(config_value_done) ConfigValue v = {0};
+	_cleanup_(config_value_done) ConfigValue v = { 0 };
 	char problem[160];
 	bool at_end;
 	int r = config_value_parse(value, &v, problem, sizeof(problem), &at_end);
 	if (cut && !(r == 0 && v.comment)) {
 		if (r < 0 && at_end) {
-			parse_error(st, "key \"%s\" in %s: \";\" after a blank inside a string or array is not "
-					"supported (the INI parser reads it as a comment)",
+			parse_error(st,
+				    "key \"%s\" in %s: \";\" after a blank inside a string or "
+				    "array is not "
+				    "supported (the INI parser reads it as a comment)",
 				    name, st->table);
 			return;
 		}
 		if (r == 0 || value[0] == '\0') {
-			parse_error(st, "key \"%s\" in %s: \";\" does not start a comment in TOML; use \"#\"", name,
-				    st->table);
+			parse_error(st,
+				    "key \"%s\" in %s: \";\" does not start a comment in TOML; use "
+				    "\"#\"",
+				    name, st->table);
 			return;
 		}
 	}
@@ -497,10 +513,10 @@ static void assign(ParseState *st, const char *name, const char *value)
 		config_error_expected(&st->error, &origin, k, st->table, got, NULL);
 		return;
 	}
-	const void *decoded = k->type == CONFIG_STRING ? (const void *)&v.string :
-			      k->type == CONFIG_INT    ? (const void *)&v.integer :
-			      k->type == CONFIG_BOOL   ? (const void *)&v.boolean :
-							 (const void *)&v.strv;
+	const void *decoded = k->type == CONFIG_STRING ? (const void *)&v.string
+			      : k->type == CONFIG_INT  ? (const void *)&v.integer
+			      : k->type == CONFIG_BOOL ? (const void *)&v.boolean
+						       : (const void *)&v.strv;
 	if (config_check_field(k, decoded, st->table, &origin, got, &st->error) < 0)
 		return;
 
@@ -522,14 +538,16 @@ static int handler(void *user, const char *section, const char *name, const char
 	return st->error ? 0 : 1;
 }
 
-static int parse_text(LoadContext *ctx, const char *name, const char *text, size_t len, CrispError **err)
+static int parse_text(LoadContext *ctx, const char *name, const char *text, size_t len,
+		      CrispError **err)
 {
 	const char *nul = memchr(text, '\0', len);
 	if (nul) {
 		int line = 1;
 		for (const char *p = text; p < nul; p++)
 			line += *p == '\n';
-		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "%s:%d: contains a NUL byte", name, line);
+		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "%s:%d: contains a NUL byte",
+				       name, line);
 	}
 
 	strv_push(&ctx->files, name);
@@ -549,11 +567,13 @@ static int parse_text(LoadContext *ctx, const char *name, const char *text, size
 		abort(); /* inih's own allocation failed */
 	if (r != 0)
 		/* The reader lets through only lines inih accepts; this is a safety net. */
-		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "%s:%d: malformed line", name, r);
+		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "%s:%d: malformed line",
+				       name, r);
 	return 0;
 }
 
-static int read_file(const char *path, bool missing_ok, char **ret, size_t *ret_len, CrispError **err)
+static int read_file(const char *path, bool missing_ok, char **ret, size_t *ret_len,
+		     CrispError **err)
 {
 	/* O_NONBLOCK: a FIFO planted at the path must not hang the daemon before the type check. */
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -562,18 +582,21 @@ static int read_file(const char *path, bool missing_ok, char **ret, size_t *ret_
 			*ret = NULL;
 			return 0;
 		}
-		return crisp_error_set_errno(err, errno == ENOENT ? CRISP_ERR_NOT_FOUND : CRISP_ERR_INTERNAL, errno,
-					     "%s: cannot open configuration file", path);
+		return crisp_error_set_errno(
+			err, errno == ENOENT ? CRISP_ERR_NOT_FOUND : CRISP_ERR_INTERNAL, errno,
+			"%s: cannot open configuration file", path);
 	}
 
 	struct stat sb;
 	if (fstat(fd, &sb) < 0)
-		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "%s: cannot stat", path);
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "%s: cannot stat",
+					     path);
 	if (!S_ISREG(sb.st_mode))
-		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "%s: not a regular file", path);
+		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "%s: not a regular file",
+				       path);
 	if (sb.st_size > CONFIG_MAX_FILE_SIZE)
-		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "%s: larger than %d bytes", path,
-				       CONFIG_MAX_FILE_SIZE);
+		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "%s: larger than %d bytes",
+				       path, CONFIG_MAX_FILE_SIZE);
 
 	size_t cap = (size_t)sb.st_size + 1, n = 0;
 	_cleanup_free_ char *buf = xmalloc(cap + 1);
@@ -581,8 +604,9 @@ static int read_file(const char *path, bool missing_ok, char **ret, size_t *ret_
 		if (n == cap) {
 			/* The file grew since fstat. */
 			if (cap > CONFIG_MAX_FILE_SIZE)
-				return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "%s: larger than %d bytes",
-						       path, CONFIG_MAX_FILE_SIZE);
+				return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,
+						       "%s: larger than %d bytes", path,
+						       CONFIG_MAX_FILE_SIZE);
 			cap *= 2;
 			buf = xrealloc(buf, cap + 1);
 		}
@@ -590,7 +614,8 @@ static int read_file(const char *path, bool missing_ok, char **ret, size_t *ret_
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
-			return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "%s: cannot read", path);
+			return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno,
+						     "%s: cannot read", path);
 		if (k == 0)
 			break;
 		n += (size_t)k;
@@ -632,15 +657,15 @@ static int list_dropins(const char *dir, char ***ret, CrispError **err)
 			*ret = NULL;
 			return 0;
 		}
-		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "%s: cannot open drop-in directory",
-					     dir);
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno,
+					     "%s: cannot open drop-in directory", dir);
 	}
 	_cleanup_(closedirp) DIR *d = fdopendir(fd);
 	if (!d) {
 		int saved = errno;
 		safe_close(fd);
-		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, saved, "%s: cannot open drop-in directory",
-					     dir);
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, saved,
+					     "%s: cannot open drop-in directory", dir);
 	}
 
 	_cleanup_strv_free_ char **names = xcalloc(1, sizeof(char *));
@@ -649,7 +674,8 @@ static int list_dropins(const char *dir, char ***ret, CrispError **err)
 		struct dirent *de = readdir(d);
 		if (!de) {
 			if (errno)
-				return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "%s: cannot read", dir);
+				return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno,
+							     "%s: cannot read", dir);
 			break;
 		}
 		size_t n = strlen(de->d_name);
@@ -674,7 +700,7 @@ static int finish(LoadContext *ctx, CrispError **err)
 
 int crisp_config_load(CrispConfig *c, const char *path, bool path_is_default, CrispError **err)
 {
-	_cleanup_(load_context_done) LoadContext ctx = {0};
+	_cleanup_(load_context_done) LoadContext ctx = { 0 };
 	load_context_init(&ctx, c);
 
 	int r = load_file(&ctx, path, path_is_default, err);
@@ -694,7 +720,7 @@ int crisp_config_load(CrispConfig *c, const char *path, bool path_is_default, Cr
 
 int crisp_config_load_string(CrispConfig *c, const char *name, const char *text, CrispError **err)
 {
-	_cleanup_(load_context_done) LoadContext ctx = {0};
+	_cleanup_(load_context_done) LoadContext ctx = { 0 };
 	load_context_init(&ctx, c);
 
 	int r = parse_text(&ctx, name, text, strlen(text), err);

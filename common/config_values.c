@@ -182,11 +182,15 @@ int config_string_parse(const char **pp, char **ret, char *problem, size_t size,
 			uint32_t cp;
 			size_t digits = unicode_escape(p, &cp);
 			if (digits == 0)
-				return fail(problem, size, "invalid escape \"\\%c\" in a string: expected %s hex digits",
+				return fail(problem, size,
+					    "invalid escape \"\\%c\" in a string: expected %s hex "
+					    "digits",
 					    *p, *p == 'u' ? "4" : "8");
 			/* A NUL would silently end the C string. */
 			if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-				return fail(problem, size, "invalid escape \"\\%.*s\" in a string: not an allowed character",
+				return fail(problem, size,
+					    "invalid escape \"\\%.*s\" in a string: not an allowed "
+					    "character",
 					    (int)digits + 1, p);
 			n += utf8_encode(cp, buf + n);
 			p += digits;
@@ -274,10 +278,12 @@ static int array_parse(const char **pp, ConfigValue *v, char *problem, size_t si
 			break;
 		if (*p == '\0') {
 			*at_end = true;
-			return fail(problem, size, "unterminated array (arrays must be on one line)");
+			return fail(problem, size,
+				    "unterminated array (arrays must be on one line)");
 		}
 		if (*p == '#')
-			return fail(problem, size, "unterminated array (arrays must be on one line)");
+			return fail(problem, size,
+				    "unterminated array (arrays must be on one line)");
 
 		if (*p == '"' || *p == '\'') {
 			_cleanup_free_ char *s = NULL;
@@ -307,7 +313,8 @@ static int array_parse(const char **pp, ConfigValue *v, char *problem, size_t si
 			break;
 		if (*p == '\0') {
 			*at_end = true;
-			return fail(problem, size, "unterminated array (arrays must be on one line)");
+			return fail(problem, size,
+				    "unterminated array (arrays must be on one line)");
 		}
 		return fail(problem, size, "expected \",\" or \"]\" in array, got \"%.20s\"", p);
 	}
@@ -318,7 +325,7 @@ static int array_parse(const char **pp, ConfigValue *v, char *problem, size_t si
 
 int config_value_parse(const char *text, ConfigValue *ret, char *problem, size_t size, bool *at_end)
 {
-	_cleanup_(config_value_done) ConfigValue v = {0};
+	_cleanup_(config_value_done) ConfigValue v = { 0 };
 	const char *p = text;
 	int r = 0;
 
@@ -359,7 +366,7 @@ int config_value_parse(const char *text, ConfigValue *ret, char *problem, size_t
 		return fail(problem, size, "unexpected text after the value: \"%.40s\"", p);
 
 	*ret = v;
-	v = (ConfigValue){0};
+	v = (ConfigValue){ 0 };
 	return 0;
 }
 
@@ -367,5 +374,5 @@ void config_value_done(ConfigValue *v)
 {
 	free(v->string);
 	strv_free(v->strv);
-	*v = (ConfigValue){0};
+	*v = (ConfigValue){ 0 };
 }

@@ -3,6 +3,8 @@
  */
 #include "daemon.h"
 
+#include "ipc_client.h"
+
 #include "internal.pb-c.h"
 #include "ipc_types.h"
 #include "log.h"
@@ -13,6 +15,7 @@
 #include <stdatomic.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #define DAEMON_MAX_CHANNELS 16
@@ -22,7 +25,7 @@ struct CrispChannel {
 	int fd;
 	pthread_mutex_t send_lock;
 	atomic_int refs;
-	bool greeted;     /* the client's hello arrived */
+	bool greeted;	  /* the client's hello arrived */
 	const char *name; /* for log lines */
 };
 
@@ -43,6 +46,7 @@ typedef struct Daemon {
 	bool stopping;
 	pthread_t *workers;
 	unsigned n_workers;
+	int64_t accept_paused_until_ms;
 } Daemon;
 
 static CrispChannel *channel_new(int fd, const char *name)
@@ -98,11 +102,10 @@ int crisp_handshake_check(const CrispIpcMessage *m, uint16_t expect_type, const 
 				       "handshake: expected message type %u, got %u", expect_type,
 				       m->type);
 	if (m->n_fds != 0)
-		return crisp_error_set(err, CRISP_ERR_INVALID, EPROTO,
-				       "handshake: unexpected fds");
+		return crisp_error_set(err, CRISP_ERR_INVALID, EPROTO, "handshake: unexpected fds");
 
-	_cleanup_proto_ Crisp__Hello *h =
-		(Crisp__Hello *)crisp_proto_unpack(&crisp__hello__descriptor, m->payload, m->len, err);
+	_cleanup_proto_ Crisp__Hello *h = (Crisp__Hello *)crisp_proto_unpack(
+		&crisp__hello__descriptor, m->payload, m->len, err);
 	if (!h)
 		return crisp_error_wrap(err, "handshake");
 	if (!streq_ptr(h->protocol, CRISP_IPC_PROTOCOL))
@@ -162,7 +165,11 @@ static void run_handler(Daemon *d, const CrispHandler *h, CrispRequest *req)
 	void *userdata = h == &health_handler ? (void *)d : d->cfg->userdata;
 
 	int r = h->fn(req, userdata, &err);
-	if (r < 0) {
+	if (r < 0 && req->replied) {
+		/* One answer per request: the failure came after the answer went out. */
+		log_warning("request type %u id %llu failed after it was answered: %s", req->type,
+			    (unsigned long long)req->request_id, err ? err->message : strerror(-r));
+	} else if (r < 0) {
 		if (!err)
 			crisp_error_set_errno(&err, CRISP_ERR_INTERNAL, -r, "request %u failed",
 					      req->type);
@@ -277,11 +284,13 @@ static int channel_dispatch_one(Daemon *d, CrispChannel *c)
 					 c->name, m.type);
 	}
 	if (m.n_fds != h->n_fds) {
+		size_t n_fds = m.n_fds;
 		crisp_ipc_message_done(&m);
-		return log_warning_errno(-EPROTO,
-					 "channel %s: message type %u carries %zu fds, expected %u; "
-					 "closing it",
-					 c->name, m.type, m.n_fds, h->n_fds);
+		return log_warning_errno(
+			-EPROTO,
+			"channel %s: message type %u carries %zu fds, expected %u; "
+			"closing it",
+			c->name, m.type, n_fds, h->n_fds);
 	}
 
 	CrispRequest req = {
@@ -308,8 +317,18 @@ static int channel_dispatch_one(Daemon *d, CrispChannel *c)
 	return 0;
 }
 
+/*
+ * A message's fragments are sent back to back, so a peer that starts one and
+ * stalls is broken or hostile: it must not freeze this loop for long.
+ */
+#define CHANNEL_FRAGMENT_TIMEOUT_SEC 5
+
 static int add_channel(Daemon *d, int fd, const char *how)
 {
+	struct timeval tv = { .tv_sec = CHANNEL_FRAGMENT_TIMEOUT_SEC };
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		log_warning("SO_RCVTIMEO on a %s channel: %s", how, strerror(errno));
+
 	for (size_t i = 0; i < DAEMON_MAX_CHANNELS; i++) {
 		if (d->channels[i])
 			continue;
@@ -352,6 +371,9 @@ static int control_dispatch_one(Daemon *d, int fd)
 	return 0;
 }
 
+/* After an accept error that would repeat at once (EMFILE, EPERM), wait this long. */
+#define ACCEPT_PAUSE_MS 1000
+
 static void accept_one(Daemon *d)
 {
 	struct ucred cred;
@@ -359,7 +381,12 @@ static void accept_one(Daemon *d)
 
 	_cleanup_close_ int fd = accept4(d->cfg->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
-		log_warning("accepting an internal connection: %s", strerror(errno));
+		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+			return;
+		/* The connection stays queued, so polling again would spin: pause. */
+		log_warning("accepting an internal connection: %s; pausing %d ms", strerror(errno),
+			    ACCEPT_PAUSE_MS);
+		d->accept_paused_until_ms = crisp_now_ms() + ACCEPT_PAUSE_MS;
 		return;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
@@ -422,12 +449,13 @@ int crisp_daemon_run(const CrispDaemonConfig *cfg)
 		size_t n = 0;
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = cfg->control_fd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = cfg->listen_fd, .events = POLLIN };
+		bool paused = d.accept_paused_until_ms > crisp_now_ms();
+		pfd[n++] = (struct pollfd){ .fd = paused ? -1 : cfg->listen_fd, .events = POLLIN };
 		for (size_t i = 0; i < DAEMON_MAX_CHANNELS; i++)
 			pfd[n++] = (struct pollfd){ .fd = d.channels[i] ? d.channels[i]->fd : -1,
 						    .events = POLLIN };
 
-		if (poll(pfd, n, -1) < 0) {
+		if (poll(pfd, n, paused ? ACCEPT_PAUSE_MS : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			exit_code = log_error_errno(EXIT_FAILURE, "poll: %s", strerror(errno));

@@ -56,14 +56,14 @@ typedef struct CrispHandler {
 } CrispHandler;
 
 typedef struct CrispDaemonConfig {
-	const char *name;              /* "crisp-imaged" */
+	const char *name; /* "crisp-imaged" */
 	const CrispHandler *handlers;
 	size_t n_handlers;
 	void *userdata;
-	int control_fd;                /* from the supervisor, or -1 */
-	int listen_fd;                 /* systemd socket activation, or -1 */
-	uid_t allowed_peer_uid;        /* for listen_fd connections */
-	unsigned n_workers;            /* 0: a default */
+	int control_fd;		/* from the supervisor, or -1 */
+	int listen_fd;		/* systemd socket activation, or -1 */
+	uid_t allowed_peer_uid; /* for listen_fd connections */
+	unsigned n_workers;	/* 0: a default */
 	/* Optional readiness report for health answers. */
 	bool (*ready)(void *userdata, char **ret_message);
 } CrispDaemonConfig;
@@ -82,8 +82,8 @@ int crisp_request_take_fd(CrispRequest *req, size_t i);
 /* Both sides of the handshake, usable on any channel fd. */
 int crisp_handshake_server_hello(int fd, pthread_mutex_t *lock, const char *name);
 /* Checks a received hello: protocol, version and, if expect_peer is set, the peer name. */
-int crisp_handshake_check(const CrispIpcMessage *m, uint16_t expect_type,
-			  const char *expect_peer, CrispError **err);
+int crisp_handshake_check(const CrispIpcMessage *m, uint16_t expect_type, const char *expect_peer,
+			  CrispError **err);
 
 /* Maps between CrispErrorCode and the wire enum. */
 int crisp_error_to_wire(CrispErrorCode code);

@@ -41,10 +41,11 @@ static int migrate(sqlite3 *db, const char *path, const CrispDbMigration *m, siz
 	if ((r = crisp_db_schema_version(db, &version, err)) < 0)
 		return r;
 	if (version < 0 || (size_t)version > n)
-		return crisp_error_set(err, CRISP_ERR_FAILED_PRECONDITION, EPROTO,
-				       "%s: schema version %d is newer than this crisp knows (%zu); "
-				       "refusing to touch it",
-				       path, version, n);
+		return crisp_error_set(
+			err, CRISP_ERR_FAILED_PRECONDITION, EPROTO,
+			"%s: schema version %d is newer than this crisp knows (%zu); "
+			"refusing to touch it",
+			path, version, n);
 
 	for (size_t i = (size_t)version; i < n; i++) {
 		_cleanup_free_ char *bump = xasprintf("PRAGMA user_version = %zu", i + 1);

@@ -15,16 +15,16 @@
 
 typedef enum CrispErrorCode {
 	CRISP_ERR_INTERNAL = 0,
-	CRISP_ERR_INVALID = 1,             /* the request is malformed or a value is wrong */
-	CRISP_ERR_NOT_FOUND = 2,           /* the named object does not exist */
+	CRISP_ERR_INVALID = 1,		   /* the request is malformed or a value is wrong */
+	CRISP_ERR_NOT_FOUND = 2,	   /* the named object does not exist */
 	CRISP_ERR_FAILED_PRECONDITION = 3, /* the object is not in a state that allows this */
-	CRISP_ERR_DEADLINE = 4,            /* the caller's deadline passed */
-	CRISP_ERR_UNAVAILABLE = 5,         /* a backend is down or restarting */
-	CRISP_ERR_UNIMPLEMENTED = 6,       /* the backend does not implement this yet */
-	CRISP_ERR_ALREADY_EXISTS = 7,      /* a name or ID is taken */
+	CRISP_ERR_DEADLINE = 4,		   /* the caller's deadline passed */
+	CRISP_ERR_UNAVAILABLE = 5,	   /* a backend is down or restarting */
+	CRISP_ERR_UNIMPLEMENTED = 6,	   /* the backend does not implement this yet */
+	CRISP_ERR_ALREADY_EXISTS = 7,	   /* a name or ID is taken */
 	CRISP_ERR_RESOURCE_EXHAUSTED = 8,  /* a size or count limit was hit */
 	CRISP_ERR_CANCELLED = 9,
-	CRISP_ERR_PERMISSION_DENIED = 10,  /* node policy refuses the request */
+	CRISP_ERR_PERMISSION_DENIED = 10, /* node policy refuses the request */
 	_CRISP_ERR_MAX,
 } CrispErrorCode;
 

@@ -139,8 +139,7 @@ static int take_fds(struct msghdr *mh, CrispIpcMessage *m, bool first, CrispErro
 					    c->cmsg_level, c->cmsg_type);
 			continue;
 		}
-		if (c->cmsg_len < CMSG_LEN(0) ||
-		    (c->cmsg_len - CMSG_LEN(0)) % sizeof(int) != 0) {
+		if (c->cmsg_len < CMSG_LEN(0) || (c->cmsg_len - CMSG_LEN(0)) % sizeof(int) != 0) {
 			r = crisp_error_set(err, CRISP_ERR_INVALID, EPROTO,
 					    "malformed SCM_RIGHTS length %zu", (size_t)c->cmsg_len);
 			continue;
@@ -155,10 +154,11 @@ static int take_fds(struct msghdr *mh, CrispIpcMessage *m, bool first, CrispErro
 			else {
 				safe_close(fd);
 				if (r >= 0)
-					r = crisp_error_set(err, CRISP_ERR_INVALID, EPROTO,
-							    first ? "more than %u fds in one message"
-								  : "fds on a continuation fragment (limit %u)",
-							    CRISP_IPC_MAX_FDS);
+					r = crisp_error_set(
+						err, CRISP_ERR_INVALID, EPROTO,
+						first ? "more than %u fds in one message"
+						      : "fds on a continuation fragment (limit %u)",
+						CRISP_IPC_MAX_FDS);
 			}
 		}
 	}
@@ -229,8 +229,8 @@ int crisp_ipc_recv(int fd, CrispIpcMessage *ret, CrispError **err)
 		size_t chunk = (size_t)n - sizeof(h);
 
 		if (h.flags & ~CRISP_IPC_KNOWN_FLAGS) {
-			r = crisp_error_set(err, CRISP_ERR_INVALID, EPROTO, "unknown frame flags 0x%x",
-					    h.flags);
+			r = crisp_error_set(err, CRISP_ERR_INVALID, EPROTO,
+					    "unknown frame flags 0x%x", h.flags);
 			goto fail;
 		}
 		if (!have_first) {

@@ -72,7 +72,12 @@ CrispIpcClient *crisp_ipc_client_new(const char *expect_peer)
 	atomic_init(&c->refs, 1);
 	c->expect_peer = xstrdup(expect_peer);
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	/* Deadlines are monotonic; a wall-clock jump must not stretch or cut a wait. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	c->next_id = 1;
 	return c;
 }
@@ -173,8 +178,8 @@ int crisp_ipc_client_attach(CrispIpcClient *c, int fd, int timeout_ms, CrispErro
 	ours.peer = (char *)"client";
 	r = crisp_ipc_send(fd, NULL, CRISP_MSG_HELLO_CLIENT, 0, &ours.base, NULL, 0);
 	if (r < 0)
-		return crisp_error_set(err, CRISP_ERR_UNAVAILABLE, -r, "answering %s's greeting: %s",
-				       c->expect_peer, strerror(-r));
+		return crisp_error_set(err, CRISP_ERR_UNAVAILABLE, -r,
+				       "answering %s's greeting: %s", c->expect_peer, strerror(-r));
 
 	Channel *ch = xcalloc(1, sizeof(*ch));
 	ch->fd = TAKE_FD(owned);
@@ -261,8 +266,7 @@ static int decode_answer(CrispIpcClient *c, CrispIpcMessage *m, uint16_t ans_typ
 int crisp_ipc_client_call(CrispIpcClient *c, uint16_t type, const ProtobufCMessage *req,
 			  const int *fds, size_t n_fds, uint16_t ans_type,
 			  const ProtobufCMessageDescriptor *ans_desc, int64_t deadline_ms,
-			  ProtobufCMessage **ret, int *ret_fds, size_t *ret_n_fds,
-			  CrispError **err)
+			  ProtobufCMessage **ret, int *ret_fds, size_t *ret_n_fds, CrispError **err)
 {
 	Pending p = { 0 };
 	int r;
@@ -299,7 +303,7 @@ int crisp_ipc_client_call(CrispIpcClient *c, uint16_t type, const ProtobufCMessa
 			if (left <= 0)
 				break;
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
+			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_sec += left / 1000;
 			ts.tv_nsec += (left % 1000) * 1000000;
 			if (ts.tv_nsec >= 1000000000) {

@@ -25,8 +25,10 @@ void crisp_ipc_client_free(CrispIpcClient *c);
 
 /*
  * Takes ownership of fd, a connected channel: waits up to timeout_ms for the
- * server's hello, checks it, answers with ours and starts reading.  A
- * previous channel is shut down first.  On failure fd is closed.
+ * server's hello, checks it, answers with ours and starts reading.  Once
+ * the new channel is up it replaces the previous one, whose calls in flight
+ * fail with CRISP_ERR_UNAVAILABLE.  On failure fd is closed and the previous
+ * channel stays as it was.
  */
 int crisp_ipc_client_attach(CrispIpcClient *c, int fd, int timeout_ms, CrispError **err);
 

@@ -13,7 +13,7 @@ enum {
 	/* Protocol: the handshake, and the generic failure answer. */
 	CRISP_MSG_HELLO_SERVER = 1, /* Crisp__Hello, sent first by the serving side */
 	CRISP_MSG_HELLO_CLIENT = 2, /* Crisp__Hello, the client's answer */
-	CRISP_MSG_ERROR = 3,        /* Crisp__ErrorReply, answers any request */
+	CRISP_MSG_ERROR = 3,	    /* Crisp__ErrorReply, answers any request */
 
 	/* Health, served by every daemon. */
 	CRISP_MSG_HEALTH_REQ = 16, /* Crisp__HealthRequest */
@@ -22,7 +22,7 @@ enum {
 	/* Control channel between the supervisor and each daemon. */
 	CRISP_MSG_CTL_SERVE_CHANNEL = 32,   /* Crisp__ServeChannel + 1 fd, supervisor -> backend */
 	CRISP_MSG_CTL_BACKEND_CHANNEL = 34, /* Crisp__BackendChannel + 1 fd, supervisor -> criapi */
-	CRISP_MSG_CTL_BACKEND_UP = 36,      /* Crisp__BackendUp, criapi -> supervisor */
+	CRISP_MSG_CTL_BACKEND_UP = 36,	    /* Crisp__BackendUp, criapi -> supervisor */
 	CRISP_MSG_CTL_FRONT_SERVING = 38,   /* Crisp__FrontServing, criapi -> supervisor */
 
 	/* A daemon and its spawn helper (common/spawn.h). */

@@ -86,17 +86,18 @@ static void log_vemit(int priority, const char *fmt, va_list ap)
 		return;
 
 	if (log_journal) {
-		n = (size_t)snprintf(line, sizeof(line), "<%d>%s: ", priority, level_name(priority));
+		n = (size_t)snprintf(line, sizeof(line), "<%d>%s: ", priority,
+				     level_name(priority));
 	} else {
 		struct timespec ts;
 		struct tm tm;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
-		n = (size_t)snprintf(line, sizeof(line),
-				     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d]: %s: ",
-				     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-				     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_ident, (int)getpid(),
-				     level_name(priority));
+		n = (size_t)snprintf(
+			line, sizeof(line),
+			"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d]: %s: ", tm.tm_year + 1900,
+			tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			ts.tv_nsec / 1000000, log_ident, (int)getpid(), level_name(priority));
 	}
 	if (n < sizeof(line)) {
 		int m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);

@@ -18,6 +18,7 @@ enum {
 	OPT_CONTROL_FD,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_PRINT_PROFILE,
 };
 
 static const struct option long_options[] = {
@@ -29,6 +30,7 @@ static const struct option long_options[] = {
 	{ "control-fd", required_argument, NULL, OPT_CONTROL_FD },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "print-profile", no_argument, NULL, OPT_PRINT_PROFILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -75,7 +77,8 @@ int crisp_options_parse(CrispOptions *o, int argc, char **argv, CrispError **err
 		case OPT_LISTEN:
 			if (strncmp(optarg, "unix://", 7) != 0)
 				return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,
-						       "--listen: \"%s\" is not unix://PATH", optarg);
+						       "--listen: \"%s\" is not unix://PATH",
+						       optarg);
 			if ((r = check_absolute("listen", optarg + 7, err)) < 0)
 				return r;
 			listen = optarg;
@@ -106,6 +109,9 @@ int crisp_options_parse(CrispOptions *o, int argc, char **argv, CrispError **err
 		case OPT_VERSION:
 			o->show_version = true;
 			break;
+		case OPT_PRINT_PROFILE:
+			o->print_profile = true;
+			break;
 		default:
 			return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,
 					       "unknown or incomplete option \"%s\" (see --help)",
@@ -114,7 +120,7 @@ int crisp_options_parse(CrispOptions *o, int argc, char **argv, CrispError **err
 	}
 	for (int i = optind; i < argc; i++)
 		strv_push(&o->positional, argv[i]);
-	if (o->show_help || o->show_version)
+	if (o->show_help || o->show_version || o->print_profile)
 		return 0;
 
 	crisp_config_init_defaults(&o->config);

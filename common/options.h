@@ -7,6 +7,7 @@
  *   --listen URL      the CRI socket, unix://PATH (default unix://<state>/crisp.sock)
  *   --log-level L     debug, info, warning or error
  *   --control-fd N    (daemons) the supervisor's control channel
+ *   --print-profile   (daemons) print the privilege profile and exit
  *
  * Flags win over the config files.  Each process derives its own paths from
  * root and state with the helpers below, never from a peer's message.
@@ -22,11 +23,12 @@
 typedef struct CrispOptions {
 	CrispConfig config;
 	char *config_path;
-	bool config_given;    /* --config was on the command line */
-	int control_fd;       /* -1 when absent */
+	bool config_given; /* --config was on the command line */
+	int control_fd;	   /* -1 when absent */
 	bool show_help;
 	bool show_version;
-	char **positional;    /* e.g. the supervisor's verb */
+	bool print_profile; /* --print-profile: print the sandbox profile and exit */
+	char **positional;  /* e.g. the supervisor's verb */
 } CrispOptions;
 
 /*

@@ -10,21 +10,21 @@
 
 /* Opening, creating, renaming and removing files and directories, and syncing them. */
 #define CRISP_SYSCALLS_FILES                                                                       \
-	"openat", "open", "openat2", "getdents64", "readlink", "readlinkat", "access",      \
-		"faccessat", "faccessat2", "stat", "lstat", "mkdir", "mkdirat", "rmdir",           \
-		"unlink", "unlinkat", "rename", "renameat", "renameat2", "link", "linkat",         \
-		"symlink", "symlinkat", "fchmod", "fchmodat", "chmod", "fchown", "fchownat",       \
-		"chown", "lchown", "utimensat", "ftruncate", "truncate", "fallocate", "fsync",     \
-		"fdatasync", "statfs", "fstatfs", "flock", "getcwd", "chdir", "fchdir", "umask",   \
-		"fadvise64", "copy_file_range", "sendfile"
+	"openat", "open", "openat2", "getdents64", "readlink", "readlinkat", "access",             \
+		"faccessat", "faccessat2", "stat", "lstat", "mkdir", "mkdirat", "rmdir", "unlink", \
+		"unlinkat", "rename", "renameat", "renameat2", "link", "linkat", "symlink",        \
+		"symlinkat", "fchmod", "fchmodat", "chmod", "fchown", "fchownat", "chown",         \
+		"lchown", "utimensat", "ftruncate", "truncate", "fallocate", "fsync", "fdatasync", \
+		"statfs", "fstatfs", "flock", "getcwd", "chdir", "fchdir", "umask", "fadvise64",   \
+		"copy_file_range", "sendfile"
 
 /* Extended attributes, for layer contents (security.capability and friends). */
 #define CRISP_SYSCALLS_XATTR                                                                       \
-	"setxattr", "lsetxattr", "fsetxattr", "getxattr", "lgetxattr", "fgetxattr",        \
-		"listxattr", "llistxattr", "flistxattr", "removexattr", "lremovexattr",            \
-		"fremovexattr"
+	"setxattr", "lsetxattr", "fsetxattr", "getxattr", "lgetxattr", "fgetxattr", "listxattr",   \
+		"llistxattr", "flistxattr", "removexattr", "lremovexattr", "fremovexattr"
 
 /* Being a network client or server on sockets the process creates. */
-#define CRISP_SYSCALLS_SOCKETS "socket", "connect", "bind", "listen", "accept4", "sendmmsg", "recvmmsg"
+#define CRISP_SYSCALLS_SOCKETS                                                                     \
+	"socket", "connect", "bind", "listen", "accept4", "sendmmsg", "recvmmsg"
 
 #endif

@@ -6,6 +6,8 @@
 #include "log.h"
 
 #include <cap-ng.h>
+#include <ctype.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -22,25 +24,93 @@
 
 /*
  * What every crisp process needs: memory, threads, signals, time, the IPC
- * (recvmsg/sendmsg on inherited sockets), poll loops, and read-side file
- * calls on fds it already holds.  Opening files is per profile.
+ * (recvmsg/sendmsg on inherited sockets, accept4 on a socket systemd passed),
+ * poll loops, and read-side file calls on fds it already holds.  Opening
+ * files and creating sockets are per profile.
  */
 const char *const sandbox_base_syscalls[] = {
-	"read", "write", "readv", "writev", "pread64", "pwrite64", "close", "lseek",
-	"fstat", "newfstatat", "statx", "fcntl", "dup", "dup3", "pipe2",
-	"poll", "ppoll", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
-	"eventfd2", "signalfd4", "timerfd_create", "timerfd_settime",
-	"recvmsg", "sendmsg", "recvfrom", "sendto", "shutdown", "getsockopt", "setsockopt",
-	"getsockname", "getpeername",
-	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk",
-	"futex", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "clone",
-	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "tgkill", "rt_sigtimedwait",
-	"getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
-	"getresgid", "getgroups",
-	"exit", "exit_group", "restart_syscall",
-	"nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "time",
-	"getrandom", "sched_yield", "sched_getaffinity", "sched_getparam", "sched_getscheduler",
-	"uname", "prlimit64", "getrlimit", "sysinfo", "membarrier",
+	"read",
+	"write",
+	"readv",
+	"writev",
+	"pread64",
+	"pwrite64",
+	"close",
+	"lseek",
+	"fstat",
+	"newfstatat",
+	"statx",
+	"fcntl",
+	"dup",
+	"dup3",
+	"pipe2",
+	"poll",
+	"ppoll",
+	"epoll_create1",
+	"epoll_ctl",
+	"epoll_wait",
+	"epoll_pwait",
+	"eventfd2",
+	"signalfd4",
+	"timerfd_create",
+	"timerfd_settime",
+	"recvmsg",
+	"sendmsg",
+	"recvfrom",
+	"sendto",
+	"shutdown",
+	"getsockopt",
+	"setsockopt",
+	"getsockname",
+	"getpeername",
+	"accept4",
+	"mmap",
+	"munmap",
+	"mremap",
+	"mprotect",
+	"madvise",
+	"brk",
+	"futex",
+	"set_robust_list",
+	"get_robust_list",
+	"rseq",
+	"set_tid_address",
+	"clone",
+	"rt_sigaction",
+	"rt_sigprocmask",
+	"rt_sigreturn",
+	"sigaltstack",
+	"tgkill",
+	"rt_sigtimedwait",
+	"getpid",
+	"gettid",
+	"getppid",
+	"getuid",
+	"geteuid",
+	"getgid",
+	"getegid",
+	"getresuid",
+	"getresgid",
+	"getgroups",
+	"exit",
+	"exit_group",
+	"restart_syscall",
+	"nanosleep",
+	"clock_nanosleep",
+	"clock_gettime",
+	"clock_getres",
+	"gettimeofday",
+	"time",
+	"getrandom",
+	"sched_yield",
+	"sched_getaffinity",
+	"sched_getparam",
+	"sched_getscheduler",
+	"uname",
+	"prlimit64",
+	"getrlimit",
+	"sysinfo",
+	"membarrier",
 	NULL,
 };
 
@@ -155,8 +225,7 @@ static int set_rlimits(const CrispProfile *p, CrispError **err)
 	return 0;
 }
 
-static int drop_capabilities(const CrispProfile *p, const CrispSandboxUser *user,
-			     CrispError **err)
+static int drop_capabilities(const CrispProfile *p, const CrispSandboxUser *user, CrispError **err)
 {
 	capng_clear(CAPNG_SELECT_ALL);
 	for (size_t i = 0; i < p->n_caps; i++)
@@ -237,13 +306,13 @@ static int load_seccomp(const CrispProfile *p, CrispError **err)
 	const CrispSyscallArgRule *rule_sets[] = { base_arg_rules, p->arg_rules };
 	for (size_t i = 0; i < ELEMENTSOF(rule_sets); i++)
 		for (const CrispSyscallArgRule *a = rule_sets[i]; a && a->syscall && r == 0; a++) {
-			struct scmp_arg_cmp cmp = SCMP_CMP(a->arg_index, SCMP_CMP_MASKED_EQ,
-							   a->mask, a->value);
+			struct scmp_arg_cmp cmp =
+				SCMP_CMP(a->arg_index, SCMP_CMP_MASKED_EQ, a->mask, a->value);
 			r = add_rule(ctx, a->syscall, SCMP_ACT_ALLOW, 1, &cmp, err);
 		}
 	if (r == 0 && p->restrict_open_readonly) {
-		struct scmp_arg_cmp ro = SCMP_CMP(2, SCMP_CMP_MASKED_EQ,
-						  O_WRONLY | O_RDWR | O_CREAT | O_TRUNC, 0);
+		struct scmp_arg_cmp ro =
+			SCMP_CMP(2, SCMP_CMP_MASKED_EQ, O_WRONLY | O_RDWR | O_CREAT | O_TRUNC, 0);
 		r = add_rule(ctx, "openat", SCMP_ACT_ALLOW, 1, &ro, err);
 	}
 	/* Let libc see clone3 as missing, so it uses clone, whose flags are visible. */
@@ -253,8 +322,8 @@ static int load_seccomp(const CrispProfile *p, CrispError **err)
 	if (r == 0) {
 		r = seccomp_load(ctx);
 		if (r < 0)
-			r = crisp_error_set(err, CRISP_ERR_INTERNAL, -r, "loading seccomp filter: %s",
-					    strerror(-r));
+			r = crisp_error_set(err, CRISP_ERR_INTERNAL, -r,
+					    "loading seccomp filter: %s", strerror(-r));
 	}
 	seccomp_release(ctx);
 	return r;
@@ -316,11 +385,29 @@ size_t sandbox_count_syscalls(const CrispProfile *p)
 	for (const CrispSyscallArgRule *a = base_arg_rules; a->syscall; a++)
 		n += !in_rules(base_arg_rules, a, a->syscall);
 	for (const CrispSyscallArgRule *a = p->arg_rules; a && a->syscall; a++)
-		n += !in_rules(p->arg_rules, a, a->syscall) && !in_rules(base_arg_rules, NULL, a->syscall) &&
+		n += !in_rules(p->arg_rules, a, a->syscall) &&
+		     !in_rules(base_arg_rules, NULL, a->syscall) &&
 		     !listed(p->syscalls, a->syscall);
 	if (p->restrict_open_readonly && !listed(p->syscalls, "openat"))
 		n++;
 	return n;
+}
+
+void sandbox_print_profile(const CrispProfile *p)
+{
+	printf("{\"name\": \"%s\", \"unprivileged\": %s, \"capabilities\": [", p->name,
+	       p->unprivileged ? "true" : "false");
+	for (size_t i = 0; i < p->n_caps; i++) {
+		_cleanup_free_ char *name =
+			capng_capability_to_name((unsigned)p->caps[i])
+				? xasprintf("CAP_%s",
+					    capng_capability_to_name((unsigned)p->caps[i]))
+				: xasprintf("%d", p->caps[i]);
+		for (char *c = name; *c; c++)
+			*c = (char)toupper((unsigned char)*c);
+		printf("%s\"%s\"", i ? ", " : "", name);
+	}
+	printf("], \"syscalls\": %zu}\n", sandbox_count_syscalls(p));
 }
 
 #ifdef CRISP_TEST_HOOKS

@@ -33,24 +33,25 @@ typedef struct CrispSyscallArgRule {
 
 /* A syscall the test hook tries and expects the filter to refuse. */
 typedef enum CrispProbe {
-	CRISP_PROBE_PTRACE,      /* ptrace(PTRACE_PEEKDATA) on ourselves: ESRCH if it got through */
+	CRISP_PROBE_PTRACE,	 /* ptrace(PTRACE_PEEKDATA) on ourselves: ESRCH if it got through */
 	CRISP_PROBE_SOCKET_INET, /* socket(AF_INET, SOCK_STREAM): succeeds if it got through */
-	CRISP_PROBE_MOUNT,       /* mount() of nothing: EFAULT/EINVAL if it got through */
-	CRISP_PROBE_SETNS,       /* setns(-1): EBADF if it got through */
-	CRISP_PROBE_OPEN_WRITE,  /* openat(O_WRONLY) of /dev/null: succeeds if it got through */
+	CRISP_PROBE_MOUNT,	 /* mount() of nothing: EFAULT/EINVAL if it got through */
+	CRISP_PROBE_SETNS,	 /* setns(-1): EBADF if it got through */
+	CRISP_PROBE_OPEN_WRITE,	 /* openat(O_WRONLY) of /dev/null: succeeds if it got through */
 	_CRISP_PROBE_MAX,
 } CrispProbe;
 
 typedef struct CrispProfile {
-	const char *name;         /* process name, e.g. "crisp-imaged" */
-	bool unprivileged;        /* switch to the configured unprivileged user */
-	const int *caps;          /* capabilities kept (CAP_*), n_caps entries */
+	const char *name;  /* process name, e.g. "crisp-imaged" */
+	bool unprivileged; /* switch to the configured unprivileged user */
+	const int *caps;   /* capabilities kept (CAP_*), n_caps entries */
 	size_t n_caps;
-	const char *const *syscalls;          /* allowed on top of the base set; NULL-terminated */
-	const CrispSyscallArgRule *arg_rules; /* syscalls allowed with conditions; NULL-terminated by syscall */
-	bool restrict_open_readonly;          /* openat only without write/create flags */
-	uint64_t nofile;                      /* RLIMIT_NOFILE */
-	const CrispProbe *probes;             /* test hook; ends with _CRISP_PROBE_MAX */
+	const char *const *syscalls; /* allowed on top of the base set; NULL-terminated */
+	const CrispSyscallArgRule
+		*arg_rules; /* syscalls allowed with conditions; NULL-terminated by syscall */
+	bool restrict_open_readonly; /* openat only without write/create flags */
+	uint64_t nofile;	     /* RLIMIT_NOFILE */
+	const CrispProbe *probes;    /* test hook; ends with _CRISP_PROBE_MAX */
 } CrispProfile;
 
 typedef struct CrispSandboxUser {
@@ -73,6 +74,9 @@ extern const char *const sandbox_base_syscalls[];
 
 /* Counts the syscalls a profile allows (base + its own + conditional), for docs. */
 size_t sandbox_count_syscalls(const CrispProfile *p);
+
+/* Prints the profile as one JSON object (name, unprivileged, capabilities, syscall count). */
+void sandbox_print_profile(const CrispProfile *p);
 
 /*
  * Test hook (CRISP_TEST_HOOKS builds; a no-op otherwise): tries each of the

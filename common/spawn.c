@@ -56,17 +56,19 @@ _noreturn_ static void exec_child(char **argv, char **envp, const int *stdio, si
 		signal(s, SIG_DFL);
 	setsid();
 
+	/* Move every source above 2 first: a received fd may itself be 0, 1 or 2,
+	 * and dup2 onto one of those would overwrite a source still needed. */
+	int src[3];
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	for (int i = 0; i < 3; i++) {
-		int src = (size_t)i < n_stdio ? stdio[i] : devnull;
-		/* dup2 onto itself would keep CLOEXEC set; dup3 elsewhere first. */
-		if (src == i) {
-			int flags = fcntl(src, F_GETFD);
-			fcntl(src, F_SETFD, flags & ~FD_CLOEXEC);
-		} else if (src < 0 || dup2(src, i) < 0) {
+		int from = (size_t)i < n_stdio ? stdio[i] : devnull;
+		src[i] = from < 0 ? -1 : fcntl(from, F_DUPFD_CLOEXEC, 3);
+		if (src[i] < 0)
 			goto fail;
-		}
 	}
+	for (int i = 0; i < 3; i++)
+		if (dup2(src[i], i) < 0)
+			goto fail;
 	/* Every other fd is CLOEXEC by convention; close_range makes sure. */
 	syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
 	fcntl(errpipe, F_SETFD, FD_CLOEXEC);
@@ -86,7 +88,7 @@ static void handle_request(Helper *h, CrispIpcMessage *m)
 	Crisp__SpawnReply a = CRISP__SPAWN_REPLY__INIT;
 
 	req = (Crisp__SpawnRequest *)crisp_proto_unpack(&crisp__spawn_request__descriptor,
-							 m->payload, m->len, &err);
+							m->payload, m->len, &err);
 	if (!req) {
 		send_error(h, m->request_id, err);
 		return;
@@ -208,7 +210,8 @@ _noreturn_ static void helper_main(const char *name, int fd, CrispSpawnBuilder b
 		syscall(SYS_close_range, 3, (unsigned)fd - 1, 0);
 	syscall(SYS_close_range, (unsigned)fd + 1, ~0U, 0);
 
-	_cleanup_free_ char *comm = xasprintf("%.9s-spawn", name + (strncmp(name, "crisp-", 6) ? 0 : 6));
+	_cleanup_free_ char *comm =
+		xasprintf("%.9s-spawn", name + (strncmp(name, "crisp-", 6) ? 0 : 6));
 	prctl(PR_SET_NAME, comm, 0, 0, 0);
 	/* The daemon's death closes the channel; this catches a stuck channel too. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -277,7 +280,8 @@ int crisp_spawn_helper_start(const char *name, CrispSpawnBuilder build, CrispSpa
 	if (pid < 0) {
 		safe_close(sp[0]);
 		safe_close(sp[1]);
-		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "forking spawn helper");
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno,
+					     "forking spawn helper");
 	}
 	if (pid == 0) {
 		safe_close(sp[0]);
@@ -285,7 +289,8 @@ int crisp_spawn_helper_start(const char *name, CrispSpawnBuilder build, CrispSpa
 	}
 	safe_close(sp[1]);
 
-	_cleanup_free_ char *peer = xasprintf("%.9s-spawn", name + (strncmp(name, "crisp-", 6) ? 0 : 6));
+	_cleanup_free_ char *peer =
+		xasprintf("%.9s-spawn", name + (strncmp(name, "crisp-", 6) ? 0 : 6));
 	CrispIpcClient *c = crisp_ipc_client_new(peer);
 	r = crisp_ipc_client_attach(c, sp[0], 5000, err);
 	if (r < 0) {

@@ -24,8 +24,8 @@
  * Runs in the helper for every request: checks the request and returns argv
  * and envp (NULL-terminated, malloc'd) or an error that goes back to the daemon.
  */
-typedef int (*CrispSpawnBuilder)(const Crisp__SpawnRequest *req, char ***ret_argv,
-				 char ***ret_envp, CrispError **err);
+typedef int (*CrispSpawnBuilder)(const Crisp__SpawnRequest *req, char ***ret_argv, char ***ret_envp,
+				 CrispError **err);
 
 typedef struct CrispSpawnHelper {
 	pid_t pid;

@@ -24,9 +24,11 @@ int criapi_listen(const char *path, int *ret_lock_fd, CrispError **err)
 	strcpy(sa.sun_path, path);
 
 	_cleanup_free_ char *lock_path = xasprintf("%s.lock", path);
-	_cleanup_close_ int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	_cleanup_close_ int lock_fd =
+		open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lock_fd < 0)
-		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "opening %s", lock_path);
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "opening %s",
+					     lock_path);
 	if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return crisp_error_set(err, CRISP_ERR_FAILED_PRECONDITION, EBUSY,
 				       "%s is held by another running crisp; refusing to take over "

@@ -30,6 +30,10 @@ int main(int argc, char **argv)
 		log_error("%s", err->message);
 		return 2;
 	}
+	if (opts.print_profile) {
+		sandbox_print_profile(&criapi_profile);
+		return 0;
+	}
 	if (opts.show_help || opts.show_version) {
 		printf("crisp-criapi %s: the CRI front of crisp, started by `crisp run`.\n",
 		       CRISP_VERSION);

@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 
 static const char *const criapi_syscalls[] = {
-	"accept4", /* connections on the CRI socket */
 	"connect", /* the backends' sockets under systemd */
 	NULL,
 };
@@ -25,8 +24,8 @@ static const CrispSyscallArgRule criapi_arg_rules[] = {
 };
 
 static const CrispProbe criapi_probes[] = {
-	CRISP_PROBE_PTRACE, CRISP_PROBE_SOCKET_INET, CRISP_PROBE_MOUNT, CRISP_PROBE_OPEN_WRITE,
-	_CRISP_PROBE_MAX,
+	CRISP_PROBE_PTRACE,	CRISP_PROBE_SOCKET_INET, CRISP_PROBE_MOUNT,
+	CRISP_PROBE_OPEN_WRITE, _CRISP_PROBE_MAX,
 };
 
 const CrispProfile criapi_profile = {

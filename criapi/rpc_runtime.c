@@ -9,7 +9,8 @@
 #define CRI_KUBELET_API_VERSION "0.1.0"
 #define CRI_RUNTIME_API_VERSION "v1"
 
-static int rpc_version(const CriapiCall *call _unused_, ProtobufCMessage **ret, CrispError **err _unused_)
+static int rpc_version(const CriapiCall *call _unused_, ProtobufCMessage **ret,
+		       CrispError **err _unused_)
 {
 	Runtime__V1__VersionResponse *v = xmalloc(sizeof(*v));
 	runtime__v1__version_response__init(v);

@@ -40,7 +40,7 @@ typedef struct Method {
 typedef enum CallState {
 	CALL_REQUESTED, /* posted, waiting for a client */
 	CALL_FINISHING, /* answer sent, waiting for the batch to complete */
-	CALL_SHUTDOWN,  /* the server's shutdown notification */
+	CALL_SHUTDOWN,	/* the server's shutdown notification */
 } CallState;
 
 typedef struct Call {
@@ -294,8 +294,8 @@ static void *cq_main(void *arg)
 	CriapiServer *s = arg;
 
 	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-							   NULL);
+		grpc_event ev =
+			grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			return NULL;
 		if (ev.type != GRPC_OP_COMPLETE)
@@ -323,7 +323,8 @@ static void *cq_main(void *arg)
 			if (c->method) {
 				enqueue(s, c);
 			} else {
-				_cleanup_free_ char *path = grpc_slice_to_c_string(c->details.method);
+				_cleanup_free_ char *path =
+					grpc_slice_to_c_string(c->details.method);
 				_cleanup_free_ char *msg =
 					xasprintf("unknown method %s", path ? path : "?");
 				finish(c, GRPC_STATUS_UNIMPLEMENTED, msg);

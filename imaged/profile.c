@@ -14,19 +14,20 @@
 #include <sys/ioctl.h>
 
 static const int imaged_caps[] = {
-	CAP_CHOWN,        /* layer entries keep their owners */
+	CAP_CHOWN,	  /* layer entries keep their owners */
 	CAP_DAC_OVERRIDE, /* write into directories a layer made read-only */
-	CAP_FOWNER,       /* set modes and times on files owned by others */
-	CAP_FSETID,       /* keep setuid/setgid bits from layers */
-	CAP_MKNOD,        /* device nodes in layers */
-	CAP_SETFCAP,      /* security.capability xattrs in layers */
+	CAP_FOWNER,	  /* set modes and times on files owned by others */
+	CAP_FSETID,	  /* keep setuid/setgid bits from layers */
+	CAP_MKNOD,	  /* device nodes in layers */
+	CAP_SETFCAP,	  /* security.capability xattrs in layers */
 };
 
 static const char *const imaged_syscalls[] = {
 	CRISP_SYSCALLS_FILES,
 	CRISP_SYSCALLS_XATTR,
 	CRISP_SYSCALLS_SOCKETS, /* registry client */
-	"mknod", "mknodat",
+	"mknod",
+	"mknodat",
 	NULL,
 };
 
@@ -37,7 +38,10 @@ static const CrispSyscallArgRule imaged_arg_rules[] = {
 };
 
 static const CrispProbe imaged_probes[] = {
-	CRISP_PROBE_PTRACE, CRISP_PROBE_MOUNT, CRISP_PROBE_SETNS, _CRISP_PROBE_MAX,
+	CRISP_PROBE_PTRACE,
+	CRISP_PROBE_MOUNT,
+	CRISP_PROBE_SETNS,
+	_CRISP_PROBE_MAX,
 };
 
 const CrispProfile imaged_profile = {

@@ -13,17 +13,21 @@
 #include <sys/ioctl.h>
 
 static const int netd_caps[] = {
-	CAP_NET_ADMIN,        /* interfaces and addresses in pod namespaces */
-	CAP_NET_RAW,          /* netlink and raw sockets for interface state */
-	CAP_SYS_ADMIN,        /* unshare/setns of network namespaces, pin mounts */
+	CAP_NET_ADMIN,	      /* interfaces and addresses in pod namespaces */
+	CAP_NET_RAW,	      /* netlink and raw sockets for interface state */
+	CAP_SYS_ADMIN,	      /* unshare/setns of network namespaces, pin mounts */
 	CAP_NET_BIND_SERVICE, /* dialing from low ports is not needed, binding for hostPort checks is */
 };
 
 static const char *const netd_syscalls[] = {
 	CRISP_SYSCALLS_FILES,
 	CRISP_SYSCALLS_SOCKETS,
-	"mount", "umount2", "unshare", "setns",
-	"wait4", "waitid",
+	"mount",
+	"umount2",
+	"unshare",
+	"setns",
+	"wait4",
+	"waitid",
 	NULL,
 };
 
@@ -34,7 +38,8 @@ static const CrispSyscallArgRule netd_arg_rules[] = {
 };
 
 static const CrispProbe netd_probes[] = {
-	CRISP_PROBE_PTRACE, _CRISP_PROBE_MAX,
+	CRISP_PROBE_PTRACE,
+	_CRISP_PROBE_MAX,
 };
 
 const CrispProfile netd_profile = {

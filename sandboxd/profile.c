@@ -15,18 +15,22 @@
 #include <sys/socket.h>
 
 static const int sandboxd_caps[] = {
-	CAP_CHOWN,        /* bundle and log files for containers' users */
-	CAP_DAC_OVERRIDE, /* container state owned by other users */
-	CAP_FOWNER,       /* modes on files it does not own */
-	CAP_FSETID,
-	CAP_KILL,         /* stop signals to containers of any user */
-	CAP_SYS_ADMIN,    /* rootfs overlay mounts, /dev/shm per pod */
+	CAP_CHOWN,		    /* bundle and log files for containers' users */
+	CAP_DAC_OVERRIDE,	    /* container state owned by other users */
+	CAP_FOWNER,		    /* modes on files it does not own */
+	CAP_FSETID,	  CAP_KILL, /* stop signals to containers of any user */
+	CAP_SYS_ADMIN,		    /* rootfs overlay mounts, /dev/shm per pod */
 };
 
 static const char *const sandboxd_syscalls[] = {
 	CRISP_SYSCALLS_FILES,
-	"mount", "umount2",
-	"kill", "pidfd_open", "pidfd_send_signal", "wait4", "waitid",
+	"mount",
+	"umount2",
+	"kill",
+	"pidfd_open",
+	"pidfd_send_signal",
+	"wait4",
+	"waitid",
 	"connect", /* conmon's attach sockets */
 	NULL,
 };
@@ -39,7 +43,10 @@ static const CrispSyscallArgRule sandboxd_arg_rules[] = {
 };
 
 static const CrispProbe sandboxd_probes[] = {
-	CRISP_PROBE_PTRACE, CRISP_PROBE_SETNS, CRISP_PROBE_SOCKET_INET, _CRISP_PROBE_MAX,
+	CRISP_PROBE_PTRACE,
+	CRISP_PROBE_SETNS,
+	CRISP_PROBE_SOCKET_INET,
+	_CRISP_PROBE_MAX,
 };
 
 const CrispProfile sandboxd_profile = {

@@ -11,7 +11,8 @@
 #include <sys/socket.h>
 
 static const char *const streamd_syscalls[] = {
-	"bind", "listen", "accept4",
+	"bind",
+	"listen",
 	NULL,
 };
 
@@ -25,8 +26,8 @@ static const CrispSyscallArgRule streamd_arg_rules[] = {
 };
 
 static const CrispProbe streamd_probes[] = {
-	CRISP_PROBE_PTRACE, CRISP_PROBE_MOUNT, CRISP_PROBE_SETNS, CRISP_PROBE_OPEN_WRITE,
-	_CRISP_PROBE_MAX,
+	CRISP_PROBE_PTRACE,	CRISP_PROBE_MOUNT, CRISP_PROBE_SETNS,
+	CRISP_PROBE_OPEN_WRITE, _CRISP_PROBE_MAX,
 };
 
 const CrispProfile streamd_profile = {

@@ -10,7 +10,8 @@
 
 static void usage(void)
 {
-	printf("Usage: crisp run [--config FILE] [--root DIR] [--state DIR] [--listen unix://PATH]\n"
+	printf("Usage: crisp run [--config FILE] [--root DIR] [--state DIR] [--listen "
+	       "unix://PATH]\n"
 	       "                 [--log-level LEVEL]\n"
 	       "       crisp --version | --help\n\n"
 	       "crisp serves the Kubernetes CRI v1 API (RuntimeService and ImageService)\n"

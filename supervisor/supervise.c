@@ -36,15 +36,15 @@
 #define STOP_GRACE_MS 10000
 
 typedef struct Daemon {
-	const char *binary;  /* e.g. "crisp-imaged" */
+	const char *binary;	/* e.g. "crisp-imaged" */
 	Crisp__Backend backend; /* BACKEND_NONE for criapi */
 	pid_t pid;
 	int control_fd;
 	unsigned generation;
-	unsigned failures;      /* consecutive short-lived runs */
+	unsigned failures; /* consecutive short-lived runs */
 	int64_t started_ms;
-	int64_t restart_at_ms;  /* 0: not waiting to restart */
-	bool up;                /* criapi: serving; backend: handshake done */
+	int64_t restart_at_ms; /* 0: not waiting to restart */
+	bool up;	       /* criapi: serving; backend: handshake done */
 } Daemon;
 
 /* Start order; stop order is the reverse. */
@@ -84,7 +84,12 @@ static char *find_libexec_dir(const CrispConfig *c)
 	self[n] = '\0';
 	char *slash = strrchr(self, '/');
 	*slash = '\0';
-	return xstrdup(self[0] ? self : "/");
+	/* A build tree keeps every binary together; an install puts the daemons
+	 * in <prefix>/libexec/crisp beside <prefix>/bin/crisp. */
+	_cleanup_free_ char *probe = xasprintf("%s/crisp-criapi", self);
+	if (access(probe, X_OK) == 0)
+		return xstrdup(self);
+	return xasprintf("%s/../libexec/crisp", self);
 }
 
 /* Takes the state directory's lock: one `crisp run` per state dir. */
@@ -127,12 +132,18 @@ static int start_daemon(Supervisor *s, Daemon *d)
 	/* The daemons read the same config; only what the command line said is repeated. */
 	char *argv[] = {
 		path,
-		(char *)"--root", c->root,
-		(char *)"--state", c->state,
-		(char *)"--listen", c->listen,
-		(char *)"--log-level", c->log_level,
-		(char *)"--control-fd", (char *)"3",
-		s->opts->config_given ? (char *)"--config" : NULL, s->opts->config_path,
+		(char *)"--root",
+		c->root,
+		(char *)"--state",
+		c->state,
+		(char *)"--listen",
+		c->listen,
+		(char *)"--log-level",
+		c->log_level,
+		(char *)"--control-fd",
+		(char *)"3",
+		s->opts->config_given ? (char *)"--config" : NULL,
+		s->opts->config_path,
 		NULL,
 	};
 
@@ -151,6 +162,11 @@ static int start_daemon(Supervisor *s, Daemon *d)
 			fcntl(3, F_SETFD, 0);
 		else if (dup2(sp[1], 3) < 0)
 			_exit(127);
+		/* Readiness is ours to report; socket activation is not for children. */
+		unsetenv("NOTIFY_SOCKET");
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_PID");
+		unsetenv("LISTEN_FDNAMES");
 		execv(path, argv);
 		fprintf(stderr, "crisp: executing %s: %s\n", path, strerror(errno));
 		_exit(127);
@@ -424,8 +440,9 @@ int supervisor_run(CrispOptions *opts)
 				if (si.ssi_signo == SIGCHLD)
 					reap();
 				else if (si.ssi_signo == SIGHUP)
-					log_info("SIGHUP: nothing to reload; restart crisp to apply "
-						 "config changes");
+					log_info(
+						"SIGHUP: nothing to reload; restart crisp to apply "
+						"config changes");
 				else
 					stop = true;
 			}

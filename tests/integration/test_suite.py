@@ -209,3 +209,22 @@ def test_version_and_help():
     assert out.returncode == 0 and "crisp run" in out.stdout
     out = subprocess.run([os.path.join(BIN, "crisp"), "--bogus"], capture_output=True, text=True)
     assert out.returncode == 2 and "--bogus" in out.stderr
+
+
+def test_security_doc_matches_the_built_profiles():
+    """docs/SECURITY.md states each profile as built: capabilities and the syscall count."""
+    import json
+    matrix = security_matrix()
+    with open(os.path.join(TOP, "docs", "SECURITY.md")) as f:
+        rows = {}
+        for line in f:
+            cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+            if len(cells) == 6 and cells[0].startswith("crisp-"):
+                rows[cells[0]] = int(cells[5])
+    for name in DAEMONS:
+        out = subprocess.run([os.path.join(BIN, name), "--print-profile"], capture_output=True,
+                             text=True, check=True)
+        prof = json.loads(out.stdout)
+        assert sorted(prof["capabilities"]) == sorted(matrix[name]["caps"]), name
+        assert prof["unprivileged"] == (matrix[name]["user"] == "crisp"), name
+        assert prof["syscalls"] == rows[name], (name, prof["syscalls"], rows[name])

@@ -86,7 +86,8 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 static int setup_tmpdir(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "%s/crisp-test-config-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/crisp-test-config-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	return mkdtemp(tmpdir) ? 0 : -1;
 }
 
@@ -224,14 +225,16 @@ static void test_value_types(void **state)
 
 	/* Integer syntax TOML refuses. */
 	assert_load_error("[streaming]\nport = 08\n",
-			  "t.conf:2: key \"port\" in [streaming]: expected an integer between 0 and 65535, got 08");
+			  "t.conf:2: key \"port\" in [streaming]: expected an integer between 0 "
+			  "and 65535, got 08");
 	assert_load_error_contains("[streaming]\nport = 1__0\n", "got 1__0");
 	assert_load_error_contains("[streaming]\nport = _10\n", "got _10");
 	assert_load_error_contains("[streaming]\nport = 10_\n", "got 10_");
 	assert_load_error_contains("[streaming]\nport = 0x10\n", "got 0x10");
 	assert_load_error_contains("[streaming]\nport = 1.5\n", "got 1.5");
 	assert_load_error_contains("[streaming]\nport = +\n", "got +");
-	assert_load_error_contains("[runtime]\nallow_privileged = True\n", "expected true or false, got True");
+	assert_load_error_contains("[runtime]\nallow_privileged = True\n",
+				   "expected true or false, got True");
 }
 
 static void test_escapes(void **state)
@@ -246,18 +249,24 @@ static void test_escapes(void **state)
 	assert_string_equal(c.sandbox_image, "a\"b\\c\nd\te\xc3\xa9\xf0\x9f\x98\x80\b\f\r");
 	assert_string_equal(c.user, "C:\\no\\escapes \"here\"");
 
-	assert_load_error("[runtime]\nsandbox_image = \"a\\qb\"\n",
-			  "t.conf:2: key \"sandbox_image\" in [runtime]: invalid escape \"\\q\" in a string");
-	assert_load_error_contains("[runtime]\nsandbox_image = \"\\u0000\"\n", "not an allowed character");
-	assert_load_error_contains("[runtime]\nsandbox_image = \"\\uD800\"\n", "not an allowed character");
-	assert_load_error_contains("[runtime]\nsandbox_image = \"\\u12\"\n", "expected 4 hex digits");
+	assert_load_error(
+		"[runtime]\nsandbox_image = \"a\\qb\"\n",
+		"t.conf:2: key \"sandbox_image\" in [runtime]: invalid escape \"\\q\" in a string");
+	assert_load_error_contains("[runtime]\nsandbox_image = \"\\u0000\"\n",
+				   "not an allowed character");
+	assert_load_error_contains("[runtime]\nsandbox_image = \"\\uD800\"\n",
+				   "not an allowed character");
+	assert_load_error_contains("[runtime]\nsandbox_image = \"\\u12\"\n",
+				   "expected 4 hex digits");
 	assert_load_error_contains("[runtime]\nsandbox_image = \"abc\n", "unterminated string");
 	assert_load_error_contains("[runtime]\nsandbox_image = 'abc\n", "unterminated string");
 	assert_load_error_contains("[runtime]\nsandbox_image = \"a\\\"\n", "unterminated string");
-	assert_load_error_contains("[runtime]\nsandbox_image = \"a\x01\"\n", "control character 0x01");
+	assert_load_error_contains("[runtime]\nsandbox_image = \"a\x01\"\n",
+				   "control character 0x01");
 	assert_load_error_contains("[runtime]\nsandbox_image = \"\"\"x\"\"\"\n",
 				   "multi-line strings are not supported");
-	assert_load_error_contains("[runtime]\nsandbox_image = '''x'''\n", "multi-line strings are not supported");
+	assert_load_error_contains("[runtime]\nsandbox_image = '''x'''\n",
+				   "multi-line strings are not supported");
 }
 
 static void test_comments(void **state)
@@ -284,8 +293,9 @@ static void test_comments(void **state)
 
 	assert_load_error("[cni]\nmax_networks = # nothing\n",
 			  "t.conf:2: key \"max_networks\" in [cni]: missing value");
-	assert_load_error("[cni]\nmax_networks = 5 6\n",
-			  "t.conf:2: key \"max_networks\" in [cni]: unexpected text after the value: \"6\"");
+	assert_load_error(
+		"[cni]\nmax_networks = 5 6\n",
+		"t.conf:2: key \"max_networks\" in [cni]: unexpected text after the value: \"6\"");
 }
 
 static void test_dropins(void **state)
@@ -295,12 +305,16 @@ static void test_dropins(void **state)
 	_cleanup_error_ CrispError *err = NULL;
 	_cleanup_free_ char *path = tmp_path("crisp.conf");
 
-	write_file("crisp.conf", "[crisp]\nlog_level = \"debug\"\nuser = \"main\"\n[streaming]\nport = 1000\n");
+	write_file("crisp.conf",
+		   "[crisp]\nlog_level = \"debug\"\nuser = \"main\"\n[streaming]\nport = 1000\n");
 	make_dir("crisp.conf.d");
 	/* Lexical order: 10-a, 20-b, 9-c ("9" > "2"). */
-	write_file("crisp.conf.d/20-b.conf", "[streaming]\nport = 2000\n[crisp]\nlog_level = \"warning\"\n");
-	write_file("crisp.conf.d/10-a.conf", "[streaming]\nport = 3000\n[crisp]\nlog_level = \"error\"\n");
-	write_file("crisp.conf.d/9-c.conf", "[streaming] # the same key in several files is fine\nport = 4000\n");
+	write_file("crisp.conf.d/20-b.conf",
+		   "[streaming]\nport = 2000\n[crisp]\nlog_level = \"warning\"\n");
+	write_file("crisp.conf.d/10-a.conf",
+		   "[streaming]\nport = 3000\n[crisp]\nlog_level = \"error\"\n");
+	write_file("crisp.conf.d/9-c.conf",
+		   "[streaming] # the same key in several files is fine\nport = 4000\n");
 	write_file("crisp.conf.d/.hidden.conf", "this is not read\n");
 	write_file("crisp.conf.d/notes.txt", "nor is this\n");
 	write_file("crisp.conf.d/x.conf.bak", "nor this\n");
@@ -317,9 +331,10 @@ static void test_dropins(void **state)
 	CrispConfig d;
 	crisp_config_init_defaults(&d);
 	assert_int_equal(crisp_config_load(&d, path, false, &err), -EINVAL);
-	_cleanup_free_ char *msg = xasprintf("%s/crisp.conf.d/30-bad.conf:3: key \"port\" in [streaming]: "
-					     "expected an integer between 0 and 65535, got -1",
-					     tmpdir);
+	_cleanup_free_ char *msg =
+		xasprintf("%s/crisp.conf.d/30-bad.conf:3: key \"port\" in [streaming]: "
+			  "expected an integer between 0 and 65535, got -1",
+			  tmpdir);
 	assert_string_equal(err->message, msg);
 	assert_null(d.log_level);
 	assert_null(d.runtimes);
@@ -339,13 +354,15 @@ static void test_dropin_cross_check_origin(void **state)
 
 	crisp_config_init_defaults(&c);
 	assert_int_equal(crisp_config_load(&c, path, false, &err), -EINVAL);
-	_cleanup_free_ char *msg = xasprintf("%s/crisp.conf.d/50-tls.conf:3: key \"tls_key\" in [streaming] is set "
-					     "but \"tls_cert\" is not: set both or neither",
-					     tmpdir);
+	_cleanup_free_ char *msg =
+		xasprintf("%s/crisp.conf.d/50-tls.conf:3: key \"tls_key\" in [streaming] is set "
+			  "but \"tls_cert\" is not: set both or neither",
+			  tmpdir);
 	assert_string_equal(err->message, msg);
 
 	/* Fixed, the handler added by the main file is the default one. */
-	write_file("crisp.conf.d/50-tls.conf", "[streaming]\ntls_key = \"/etc/k.pem\"\ntls_cert = \"/etc/c.pem\"\n");
+	write_file("crisp.conf.d/50-tls.conf",
+		   "[streaming]\ntls_key = \"/etc/k.pem\"\ntls_cert = \"/etc/c.pem\"\n");
 	err = crisp_error_free(err);
 	crisp_config_init_defaults(&c);
 	if (crisp_config_load(&c, path, false, &err) < 0)
@@ -359,15 +376,20 @@ static void test_unknown_table(void **state)
 	(void)state;
 	assert_load_error("[crisp]\nuser = \"x\"\n[foo]\n", "t.conf:3: unknown table [foo]");
 	assert_load_error("[crisp.sub]\n", "t.conf:1: unknown table [crisp.sub]");
-	assert_load_error("[runtimes.runc.extra]\n", "t.conf:1: unknown table [runtimes.runc.extra]");
+	assert_load_error("[runtimes.runc.extra]\n",
+			  "t.conf:1: unknown table [runtimes.runc.extra]");
 	assert_load_error("[registry.hosts.docker.io]\n",
-			  "t.conf:1: unknown table [registry.hosts.docker.io] (quote a host name that has dots: "
+			  "t.conf:1: unknown table [registry.hosts.docker.io] (quote a host name "
+			  "that has dots: "
 			  "[registry.hosts.\"docker.io\"])");
 	assert_load_error("[registry.mirrors.\"docker.io\"]\n",
 			  "t.conf:1: unknown table [registry.mirrors.\"docker.io\"]");
-	assert_load_error("[[runtimes]]\n", "t.conf:1: arrays of tables ([[...]]) are not supported");
-	assert_load_error_contains("[cni] junk\n", "t.conf:1: unexpected text after the table name: \"junk\"");
-	assert_load_error_contains("[cni\n", "t.conf:1: invalid table name: expected \".\" or \"]\"");
+	assert_load_error("[[runtimes]]\n",
+			  "t.conf:1: arrays of tables ([[...]]) are not supported");
+	assert_load_error_contains("[cni] junk\n",
+				   "t.conf:1: unexpected text after the table name: \"junk\"");
+	assert_load_error_contains("[cni\n",
+				   "t.conf:1: invalid table name: expected \".\" or \"]\"");
 	assert_load_error_contains("[]\n", "t.conf:1: invalid table name");
 	assert_load_error("[\n", "t.conf:1: invalid table name: missing \"]\"");
 	assert_load_error_contains("[a.]\n", "t.conf:1: invalid table name");
@@ -378,93 +400,130 @@ static void test_unknown_table(void **state)
 static void test_unknown_key(void **state)
 {
 	(void)state;
-	assert_load_error("[cni]\nconf_dir = \"/x\"\nfoo = 1\n", "t.conf:3: unknown key \"foo\" in [cni]");
+	assert_load_error("[cni]\nconf_dir = \"/x\"\nfoo = 1\n",
+			  "t.conf:3: unknown key \"foo\" in [cni]");
 	/* A key of another table. */
 	assert_load_error("[cni]\nport = 1\n", "t.conf:2: unknown key \"port\" in [cni]");
-	assert_load_error("port = 1\n", "t.conf:1: key \"port\" is outside any table: put it under its [table]");
-	assert_load_error("[runtimes]\nbinary = \"/x\"\n", "t.conf:2: unknown key \"binary\" in [runtimes]");
-	assert_load_error("[registry.hosts]\nmirrors = []\n", "t.conf:2: unknown key \"mirrors\" in [registry.hosts]");
-	assert_load_error("[runtimes.runc]\nroot_dir = \"/x\"\n", "t.conf:2: unknown key \"root_dir\" in [runtimes.runc]");
+	assert_load_error("port = 1\n",
+			  "t.conf:1: key \"port\" is outside any table: put it under its [table]");
+	assert_load_error("[runtimes]\nbinary = \"/x\"\n",
+			  "t.conf:2: unknown key \"binary\" in [runtimes]");
+	assert_load_error("[registry.hosts]\nmirrors = []\n",
+			  "t.conf:2: unknown key \"mirrors\" in [registry.hosts]");
+	assert_load_error("[runtimes.runc]\nroot_dir = \"/x\"\n",
+			  "t.conf:2: unknown key \"root_dir\" in [runtimes.runc]");
 	assert_load_error("[registry.hosts.\"quay.io\"]\nmirror = []\n",
 			  "t.conf:2: unknown key \"mirror\" in [registry.hosts.\"quay.io\"]");
 	assert_load_error("[cni]\nconf.dir = \"/x\"\n",
 			  "t.conf:2: dotted keys are not supported: put the key under its [table]");
-	assert_load_error("[cni]\n\"conf_dir\" = \"/x\"\n", "t.conf:2: quoted keys are not supported");
-	assert_load_error("[cni]\nconf_dir: \"/x\"\n",
-			  "t.conf:2: malformed line: expected \"key = value\", \"[table]\" or \"# comment\"");
-	assert_load_error("[cni]\n= \"/x\"\n",
-			  "t.conf:2: malformed line: expected \"key = value\", \"[table]\" or \"# comment\"");
-	assert_load_error("[cni]\nconf_dir\n",
-			  "t.conf:2: malformed line: expected \"key = value\", \"[table]\" or \"# comment\"");
+	assert_load_error("[cni]\n\"conf_dir\" = \"/x\"\n",
+			  "t.conf:2: quoted keys are not supported");
+	assert_load_error(
+		"[cni]\nconf_dir: \"/x\"\n",
+		"t.conf:2: malformed line: expected \"key = value\", \"[table]\" or \"# comment\"");
+	assert_load_error(
+		"[cni]\n= \"/x\"\n",
+		"t.conf:2: malformed line: expected \"key = value\", \"[table]\" or \"# comment\"");
+	assert_load_error(
+		"[cni]\nconf_dir\n",
+		"t.conf:2: malformed line: expected \"key = value\", \"[table]\" or \"# comment\"");
 }
 
 static void test_wrong_type(void **state)
 {
 	(void)state;
 	assert_load_error("[crisp]\n\n\n\n\n\n[streaming]\nport = \"x\"\n",
-			  "t.conf:8: key \"port\" in [streaming]: expected an integer between 0 and 65535, got \"x\"");
+			  "t.conf:8: key \"port\" in [streaming]: expected an integer between 0 "
+			  "and 65535, got \"x\"");
 	assert_load_error("[streaming]\nport = x\n",
-			  "t.conf:2: key \"port\" in [streaming]: expected an integer between 0 and 65535, got x");
+			  "t.conf:2: key \"port\" in [streaming]: expected an integer between 0 "
+			  "and 65535, got x");
 	assert_load_error("[runtime]\nallow_privileged = \"yes\" # comment not shown\n",
-			  "t.conf:2: key \"allow_privileged\" in [runtime]: expected true or false, got \"yes\"");
-	assert_load_error("[crisp]\nuser = 5\n", "t.conf:2: key \"user\" in [crisp]: expected a non-empty string, got 5");
-	assert_load_error("[crisp]\nuser = [\"a\"]\n",
-			  "t.conf:2: key \"user\" in [crisp]: expected a non-empty string, got [\"a\"]");
+			  "t.conf:2: key \"allow_privileged\" in [runtime]: expected true or "
+			  "false, got \"yes\"");
+	assert_load_error("[crisp]\nuser = 5\n",
+			  "t.conf:2: key \"user\" in [crisp]: expected a non-empty string, got 5");
+	assert_load_error(
+		"[crisp]\nuser = [\"a\"]\n",
+		"t.conf:2: key \"user\" in [crisp]: expected a non-empty string, got [\"a\"]");
 	assert_load_error("[cni]\nbin_dirs = \"/usr/lib/cni\"\n",
-			  "t.conf:2: key \"bin_dirs\" in [cni]: expected a non-empty array of absolute paths, got "
+			  "t.conf:2: key \"bin_dirs\" in [cni]: expected a non-empty array of "
+			  "absolute paths, got "
 			  "\"/usr/lib/cni\"");
 	assert_load_error("[cni]\nbin_dirs = [\"/a\", 1]\n",
-			  "t.conf:2: key \"bin_dirs\" in [cni]: expected a non-empty array of absolute paths, got "
+			  "t.conf:2: key \"bin_dirs\" in [cni]: expected a non-empty array of "
+			  "absolute paths, got "
 			  "[\"/a\", 1]");
-	assert_load_error_contains("[cni]\nbin_dirs = [[\"/a\"]]\n", "nested arrays are not supported");
-	assert_load_error_contains("[cni]\nbin_dirs = {a = 1}\n", "inline tables are not supported");
-	assert_load_error_contains("[cni]\nbin_dirs = [\"/a\" \"/b\"]\n", "expected \",\" or \"]\" in array");
+	assert_load_error_contains("[cni]\nbin_dirs = [[\"/a\"]]\n",
+				   "nested arrays are not supported");
+	assert_load_error_contains("[cni]\nbin_dirs = {a = 1}\n",
+				   "inline tables are not supported");
+	assert_load_error_contains("[cni]\nbin_dirs = [\"/a\" \"/b\"]\n",
+				   "expected \",\" or \"]\" in array");
 	assert_load_error_contains("[cni]\nbin_dirs = [,]\n", "missing value in array");
-	assert_load_error_contains("[runtime]\nstop_timeout_default = 1979-05-27\n", "got 1979-05-27");
+	assert_load_error_contains("[runtime]\nstop_timeout_default = 1979-05-27\n",
+				   "got 1979-05-27");
 }
 
 static void test_out_of_range(void **state)
 {
 	(void)state;
 	assert_load_error("[streaming]\nport = 65536\n",
-			  "t.conf:2: key \"port\" in [streaming]: expected an integer between 0 and 65535, got 65536");
+			  "t.conf:2: key \"port\" in [streaming]: expected an integer between 0 "
+			  "and 65535, got 65536");
 	assert_load_error("[streaming]\nport = 99999999999999999999\n",
-			  "t.conf:2: key \"port\" in [streaming]: expected an integer between 0 and 65535, got "
+			  "t.conf:2: key \"port\" in [streaming]: expected an integer between 0 "
+			  "and 65535, got "
 			  "99999999999999999999");
-	assert_load_error_contains("[streaming]\nmax_sessions = -9223372036854775809\n",
-				   "expected an integer between 1 and 4096, got -9223372036854775809");
-	assert_load_error_contains("[streaming]\nmax_sessions = 0\n", "expected an integer between 1 and 4096, got 0");
+	assert_load_error_contains(
+		"[streaming]\nmax_sessions = -9223372036854775809\n",
+		"expected an integer between 1 and 4096, got -9223372036854775809");
+	assert_load_error_contains("[streaming]\nmax_sessions = 0\n",
+				   "expected an integer between 1 and 4096, got 0");
 	assert_load_error_contains("[cni]\nmax_networks = 17\n", "between 1 and 16, got 17");
 	assert_load_error_contains("[cni]\nplugin_timeout = 0\n", "between 1 and 600, got 0");
-	assert_load_error_contains("[image]\npull_progress_timeout = 86401\n", "between 1 and 86400, got 86401");
-	assert_load_error_contains("[runtime]\nstop_timeout_default = 3601\n", "between 0 and 3600, got 3601");
+	assert_load_error_contains("[image]\npull_progress_timeout = 86401\n",
+				   "between 1 and 86400, got 86401");
+	assert_load_error_contains("[runtime]\nstop_timeout_default = 3601\n",
+				   "between 0 and 3600, got 3601");
 	assert_load_error("[crisp]\nlog_level = \"verbose\"\n",
-			  "t.conf:2: key \"log_level\" in [crisp]: expected one of \"debug\", \"info\", \"warning\", "
+			  "t.conf:2: key \"log_level\" in [crisp]: expected one of \"debug\", "
+			  "\"info\", \"warning\", "
 			  "\"error\", got \"verbose\"");
 	assert_load_error_contains("[runtime]\ncgroup_driver = \"Systemd\"\n",
 				   "expected one of \"cgroupfs\", \"systemd\", got \"Systemd\"");
 	assert_load_error("[crisp]\nroot = \"var/lib/crisp\"\n",
-			  "t.conf:2: key \"root\" in [crisp]: expected an absolute path, got \"var/lib/crisp\"");
-	assert_load_error_contains("[crisp]\nlibexec_dir = \"bin\"\n", "expected an absolute path or \"\", got \"bin\"");
-	assert_load_error_contains("[crisp]\nuser = \"\"\n", "expected a non-empty string, got \"\"");
+			  "t.conf:2: key \"root\" in [crisp]: expected an absolute path, got "
+			  "\"var/lib/crisp\"");
+	assert_load_error_contains("[crisp]\nlibexec_dir = \"bin\"\n",
+				   "expected an absolute path or \"\", got \"bin\"");
+	assert_load_error_contains("[crisp]\nuser = \"\"\n",
+				   "expected a non-empty string, got \"\"");
 	assert_load_error("[crisp]\nlisten = \"tcp://127.0.0.1:1234\"\n",
-			  "t.conf:2: key \"listen\" in [crisp]: expected \"unix://\" followed by an absolute path of "
+			  "t.conf:2: key \"listen\" in [crisp]: expected \"unix://\" followed by "
+			  "an absolute path of "
 			  "at most 107 bytes, got \"tcp://127.0.0.1:1234\"");
-	assert_load_error_contains("[crisp]\nlisten = \"unix://run/crisp.sock\"\n", "key \"listen\"");
+	assert_load_error_contains("[crisp]\nlisten = \"unix://run/crisp.sock\"\n",
+				   "key \"listen\"");
 	assert_load_error_contains("[crisp]\nlisten = \"unix:///\"\n", "key \"listen\"");
-	assert_load_error("[cni]\nbin_dirs = []\n",
-			  "t.conf:2: key \"bin_dirs\" in [cni]: expected a non-empty array of absolute paths, got []");
+	assert_load_error("[cni]\nbin_dirs = []\n", "t.conf:2: key \"bin_dirs\" in [cni]: expected "
+						    "a non-empty array of absolute paths, got []");
 	assert_load_error("[cni]\nbin_dirs = [\"/a\", \"opt/cni\"]\n",
-			  "t.conf:2: key \"bin_dirs\" in [cni]: expected a non-empty array of absolute paths, got "
+			  "t.conf:2: key \"bin_dirs\" in [cni]: expected a non-empty array of "
+			  "absolute paths, got "
 			  "\"opt/cni\" (element 2)");
-	assert_load_error_contains("[runtime]\nallowed_sysctls = [\"net.*.x\"]\n", "got \"net.*.x\" (element 1)");
+	assert_load_error_contains("[runtime]\nallowed_sysctls = [\"net.*.x\"]\n",
+				   "got \"net.*.x\" (element 1)");
 	assert_load_error_contains("[runtime]\nallowed_sysctls = [\"\"]\n", "(element 1)");
-	assert_load_error_contains("[image]\ninsecure_registries = [\"http://x\"]\n", "got \"http://x\" (element 1)");
-	assert_load_error_contains("[streaming]\ntls_cert = \"cert.pem\"\n", "key \"tls_cert\" in [streaming]");
+	assert_load_error_contains("[image]\ninsecure_registries = [\"http://x\"]\n",
+				   "got \"http://x\" (element 1)");
+	assert_load_error_contains("[streaming]\ntls_cert = \"cert.pem\"\n",
+				   "key \"tls_cert\" in [streaming]");
 
 	/* Long values are shortened in messages. */
-	_cleanup_free_ char *msg = load_fail("[crisp]\nroot = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-					     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n");
+	_cleanup_free_ char *msg = load_fail(
+		"[crisp]\nroot = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n");
 	assert_contains(msg, "aaaa...");
 	assert_true(strlen(msg) < 200);
 
@@ -484,8 +543,9 @@ static void test_duplicates(void **state)
 	/* The same table spelled differently is still the same table. */
 	assert_load_error("[runtimes.runc]\n[runtimes.\"runc\"]\n",
 			  "t.conf:2: table [runtimes.runc] is defined twice (first on line 1)");
-	assert_load_error("[registry.hosts.'quay.io']\n[registry.hosts.\"quay.io\"]\n",
-			  "t.conf:2: table [registry.hosts.\"quay.io\"] is defined twice (first on line 1)");
+	assert_load_error(
+		"[registry.hosts.'quay.io']\n[registry.hosts.\"quay.io\"]\n",
+		"t.conf:2: table [registry.hosts.\"quay.io\"] is defined twice (first on line 1)");
 	/* The same key name in two tables is no duplicate. */
 	_cleanup_config_ CrispConfig c;
 	load_ok(&c, "[runtimes.runc]\nroot = \"/a\"\n[runtimes.crun]\nroot = \"/b\"\n");
@@ -527,13 +587,16 @@ static void test_multiline_refused(void **state)
 {
 	(void)state;
 	/* inih (INI_ALLOW_MULTILINE) would append this line to the previous value. */
-	assert_load_error("[crisp]\nuser = \"a\"\n    b\n",
-			  "t.conf:3: malformed line: expected \"key = value\" (a value cannot continue on an "
-			  "indented line; arrays must be on one line)");
+	assert_load_error(
+		"[crisp]\nuser = \"a\"\n    b\n",
+		"t.conf:3: malformed line: expected \"key = value\" (a value cannot continue on an "
+		"indented line; arrays must be on one line)");
 	assert_load_error("[cni]\nbin_dirs = [\"/a\",\n  \"/b\"]\n",
-			  "t.conf:2: key \"bin_dirs\" in [cni]: unterminated array (arrays must be on one line)");
+			  "t.conf:2: key \"bin_dirs\" in [cni]: unterminated array (arrays must be "
+			  "on one line)");
 	assert_load_error("[cni]\nbin_dirs = [\"/a\", # first\n",
-			  "t.conf:2: key \"bin_dirs\" in [cni]: unterminated array (arrays must be on one line)");
+			  "t.conf:2: key \"bin_dirs\" in [cni]: unterminated array (arrays must be "
+			  "on one line)");
 	/* Indented keys and tables are plain TOML, not continuations. */
 	_cleanup_config_ CrispConfig c;
 	load_ok(&c, "[crisp]\nuser = \"a\"\n  root = \"/r\"\n  [cni]\n  max_networks = 3\n");
@@ -547,18 +610,23 @@ static void test_semicolon(void **state)
 	(void)state;
 	/* inih's inline comment prefix is ";" after a blank: it would cut the string. */
 	assert_load_error("[runtime]\nsandbox_image = \"a ;b\"\n",
-			  "t.conf:2: key \"sandbox_image\" in [runtime]: \";\" after a blank inside a string or array "
+			  "t.conf:2: key \"sandbox_image\" in [runtime]: \";\" after a blank "
+			  "inside a string or array "
 			  "is not supported (the INI parser reads it as a comment)");
-	assert_load_error_contains("[runtime]\nallowed_sysctls = [\"a\", ;\"b\"]\n", "\";\" after a blank");
+	assert_load_error_contains("[runtime]\nallowed_sysctls = [\"a\", ;\"b\"]\n",
+				   "\";\" after a blank");
 	assert_load_error("[cni]\nmax_networks = 2 ; two\n",
-			  "t.conf:2: key \"max_networks\" in [cni]: \";\" does not start a comment in TOML; use \"#\"");
+			  "t.conf:2: key \"max_networks\" in [cni]: \";\" does not start a comment "
+			  "in TOML; use \"#\"");
 	assert_load_error_contains("[cni]\nmax_networks = ;2\n", "\";\" does not start a comment");
-	assert_load_error("; comment\n", "t.conf:1: \";\" does not start a comment in TOML; use \"#\"");
+	assert_load_error("; comment\n",
+			  "t.conf:1: \";\" does not start a comment in TOML; use \"#\"");
 	assert_load_error_contains("[cni] ; x\n", "unexpected text after the table name");
 
 	/* Without a blank before it, or inside a "#" comment, ";" is harmless. */
 	_cleanup_config_ CrispConfig c;
-	load_ok(&c, "[runtime]\nsandbox_image = \"a;b\" # c ; d\n[cni]\nmax_networks = 2 # two ; three\n"
+	load_ok(&c, "[runtime]\nsandbox_image = \"a;b\" # c ; d\n[cni]\nmax_networks = 2 # two ; "
+		    "three\n"
 		    "[registry.hosts.\"x\"]\nmirrors = [\"https://m/;a\"]\n");
 	assert_string_equal(c.sandbox_image, "a;b");
 	assert_int_equal(c.cni_max_networks, 2);
@@ -574,7 +642,8 @@ static void test_missing_explicit_file(void **state)
 	crisp_config_init_defaults(&c);
 	assert_int_equal(crisp_config_load(&c, path, false, &err), -ENOENT);
 	assert_int_equal(err->code, CRISP_ERR_NOT_FOUND);
-	_cleanup_free_ char *msg = xasprintf("%s: cannot open configuration file: %s", path, strerror(ENOENT));
+	_cleanup_free_ char *msg =
+		xasprintf("%s: cannot open configuration file: %s", path, strerror(ENOENT));
 	assert_string_equal(err->message, msg);
 	assert_null(c.log_level);
 	assert_null(c.runtimes);
@@ -623,11 +692,12 @@ static void test_runtime_handlers(void **state)
 	(void)state;
 	_cleanup_config_ CrispConfig c;
 
-	load_ok(&c, "[crisp]\nstate = \"/tmp/s\"\n"
-		    "[runtime]\ndefault_runtime = \"kata\"\n"
-		    "[runtimes.runc]\nbinary = \"/opt/runc\"\n"
-		    "[runtimes.kata]\nbinary = \"/usr/bin/kata-runtime\"\nroot = \"/var/run/kata\"\n"
-		    "[runtimes.\"gvisor.v1\"]\nbinary = \"/usr/bin/runsc\"\n");
+	load_ok(&c,
+		"[crisp]\nstate = \"/tmp/s\"\n"
+		"[runtime]\ndefault_runtime = \"kata\"\n"
+		"[runtimes.runc]\nbinary = \"/opt/runc\"\n"
+		"[runtimes.kata]\nbinary = \"/usr/bin/kata-runtime\"\nroot = \"/var/run/kata\"\n"
+		"[runtimes.\"gvisor.v1\"]\nbinary = \"/usr/bin/runsc\"\n");
 	assert_int_equal(c.n_runtimes, 4);
 	const CrispRuntimeHandler *runc = crisp_config_find_runtime(&c, "runc");
 	assert_string_equal(runc->binary, "/opt/runc");
@@ -646,17 +716,21 @@ static void test_runtime_handlers(void **state)
 	crisp_config_set_state(&c, "/run/other");
 	assert_string_equal(c.state, "/run/other");
 	assert_string_equal(runc->root, "/run/other/runc");
-	assert_string_equal(crisp_config_find_runtime(&c, "gvisor.v1")->root, "/run/other/gvisor.v1");
+	assert_string_equal(crisp_config_find_runtime(&c, "gvisor.v1")->root,
+			    "/run/other/gvisor.v1");
 	assert_string_equal(kata->root, "/var/run/kata");
 
 	assert_load_error("[crisp]\n[runtimes.kata]\nroot = \"/r\"\n",
 			  "t.conf:2: table [runtimes.kata]: key \"binary\" is required");
 	assert_load_error("[runtime]\ndefault_runtime = \"kata\"\n",
-			  "t.conf:2: key \"default_runtime\" in [runtime]: no runtime handler is named \"kata\" "
+			  "t.conf:2: key \"default_runtime\" in [runtime]: no runtime handler is "
+			  "named \"kata\" "
 			  "(handlers: runc, crun)");
 	assert_load_error("[runtimes.runc]\nbinary = \"runc\"\n",
-			  "t.conf:2: key \"binary\" in [runtimes.runc]: expected an absolute path, got \"runc\"");
-	assert_load_error_contains("[runtimes.\"a/b\"]\n", "t.conf:1: table [runtimes.\"a/b\"]: a runtime handler name");
+			  "t.conf:2: key \"binary\" in [runtimes.runc]: expected an absolute path, "
+			  "got \"runc\"");
+	assert_load_error_contains("[runtimes.\"a/b\"]\n",
+				   "t.conf:1: table [runtimes.\"a/b\"]: a runtime handler name");
 	assert_load_error_contains("[runtimes.\"..\"]\n", "a runtime handler name");
 	assert_load_error_contains("[runtimes.\"\"]\n", "a runtime handler name");
 }
@@ -668,16 +742,17 @@ static void test_registry_hosts(void **state)
 	/* Longer than inih's 49-byte section names: the table is read by crisp itself. */
 	const char *long_host = "registry-mirror.internal.department.example.com:5000";
 
-	_cleanup_free_ char *text = xasprintf("[registry.hosts.\"docker.io\"]\n"
-					      "mirrors = [\"https://mirror.example.com\", \"http://10.0.0.1:5000/v2\"]\n"
-					      "[registry.hosts.'localhost:5000']\n"
-					      "insecure = true\n"
-					      "[registry.hosts.\"%s\"]\n"
-					      "insecure = true\n"
-					      "[registry.hosts.\"[::1]:5000\"]\n"
-					      "[image]\n"
-					      "insecure_registries = [\"localhost:5000\", \"10.1.1.1\"]\n",
-					      long_host);
+	_cleanup_free_ char *text = xasprintf(
+		"[registry.hosts.\"docker.io\"]\n"
+		"mirrors = [\"https://mirror.example.com\", \"http://10.0.0.1:5000/v2\"]\n"
+		"[registry.hosts.'localhost:5000']\n"
+		"insecure = true\n"
+		"[registry.hosts.\"%s\"]\n"
+		"insecure = true\n"
+		"[registry.hosts.\"[::1]:5000\"]\n"
+		"[image]\n"
+		"insecure_registries = [\"localhost:5000\", \"10.1.1.1\"]\n",
+		long_host);
 	load_ok(&c, text);
 	assert_int_equal(c.n_registry_hosts, 4);
 	const CrispRegistryHost *d = crisp_config_find_registry_host(&c, "docker.io");
@@ -695,14 +770,18 @@ static void test_registry_hosts(void **state)
 	assert_null(crisp_config_find_registry_host(&c, "quay.io"));
 	assert_string_equal(c.insecure_registries[1], "10.1.1.1");
 
-	_cleanup_free_ char *long_err = xasprintf("[registry.hosts.\"%s\"]\nmirrors = [\"ftp://x\"]\n", long_host);
-	_cleanup_free_ char *long_msg = xasprintf("t.conf:2: key \"mirrors\" in [registry.hosts.\"%s\"]: expected an "
-						  "array of http:// or https:// URLs, got \"ftp://x\" (element 1)",
-						  long_host);
+	_cleanup_free_ char *long_err =
+		xasprintf("[registry.hosts.\"%s\"]\nmirrors = [\"ftp://x\"]\n", long_host);
+	_cleanup_free_ char *long_msg =
+		xasprintf("t.conf:2: key \"mirrors\" in [registry.hosts.\"%s\"]: expected an "
+			  "array of http:// or https:// URLs, got \"ftp://x\" (element 1)",
+			  long_host);
 	assert_load_error(long_err, long_msg);
 	assert_load_error("[registry.hosts.\"a/b\"]\n",
-			  "t.conf:1: table [registry.hosts.\"a/b\"]: expected a registry host (host or host:port)");
-	assert_load_error_contains("[registry.hosts.\"docker.io\"]\ninsecure = 1\n", "expected true or false, got 1");
+			  "t.conf:1: table [registry.hosts.\"a/b\"]: expected a registry host "
+			  "(host or host:port)");
+	assert_load_error_contains("[registry.hosts.\"docker.io\"]\ninsecure = 1\n",
+				   "expected true or false, got 1");
 }
 
 static void test_registry_hosts_dropin_override(void **state)
@@ -712,11 +791,13 @@ static void test_registry_hosts_dropin_override(void **state)
 	_cleanup_error_ CrispError *err = NULL;
 	_cleanup_free_ char *path = tmp_path("crisp.conf");
 
-	write_file("crisp.conf", "[registry.hosts.\"docker.io\"]\nmirrors = [\"https://a\"]\ninsecure = true\n"
-				 "[runtimes.kata]\nbinary = \"/k\"\n");
+	write_file("crisp.conf",
+		   "[registry.hosts.\"docker.io\"]\nmirrors = [\"https://a\"]\ninsecure = true\n"
+		   "[runtimes.kata]\nbinary = \"/k\"\n");
 	make_dir("crisp.conf.d");
-	write_file("crisp.conf.d/1.conf", "[registry.hosts.\"docker.io\"]\nmirrors = [\"https://b\", \"https://c\"]\n"
-					  "[runtimes.kata]\nroot = \"/kr\"\n");
+	write_file("crisp.conf.d/1.conf",
+		   "[registry.hosts.\"docker.io\"]\nmirrors = [\"https://b\", \"https://c\"]\n"
+		   "[runtimes.kata]\nroot = \"/kr\"\n");
 	crisp_config_init_defaults(&c);
 	if (crisp_config_load(&c, path, false, &err) < 0)
 		fail_msg("%s", err->message);
@@ -741,8 +822,10 @@ static void test_syntax_misc(void **state)
 	assert_string_equal(c.user, "r\xc3\xa9mi");
 
 	assert_load_error("[crisp]\nuser = \"\xff\"\n", "t.conf:2: not valid UTF-8");
-	assert_load_error_contains("[crisp]\nuser = \"\xc0\xaf\"\n", "not valid UTF-8"); /* overlong "/" */
-	assert_load_error_contains("[crisp]\nuser = \"\xed\xa0\x80\"\n", "not valid UTF-8"); /* surrogate */
+	assert_load_error_contains("[crisp]\nuser = \"\xc0\xaf\"\n",
+				   "not valid UTF-8"); /* overlong "/" */
+	assert_load_error_contains("[crisp]\nuser = \"\xed\xa0\x80\"\n",
+				   "not valid UTF-8"); /* surrogate */
 	assert_load_error_contains("[crisp]\nuser = 'a\x7f'\n", "control character 0x7f");
 }
 
@@ -778,29 +861,34 @@ static void test_validate_after_flags(void **state)
 
 	crisp_config_set_string(&c.listen, "/tmp/b.sock");
 	assert_int_equal(crisp_config_validate(&c, &err), -EINVAL);
-	assert_string_equal(err->message, "key \"listen\" in [crisp]: expected \"unix://\" followed by an absolute "
-					  "path of at most 107 bytes, got \"/tmp/b.sock\"");
+	assert_string_equal(
+		err->message,
+		"key \"listen\" in [crisp]: expected \"unix://\" followed by an absolute "
+		"path of at most 107 bytes, got \"/tmp/b.sock\"");
 	err = crisp_error_free(err);
 
 	crisp_config_set_string(&c.listen, "unix:///tmp/b.sock");
 	crisp_config_set_string(&c.default_runtime, "nope");
 	assert_int_equal(crisp_config_validate(&c, &err), -EINVAL);
-	assert_string_equal(err->message, "key \"default_runtime\" in [runtime]: no runtime handler is named \"nope\" "
-					  "(handlers: runc, crun)");
+	assert_string_equal(
+		err->message,
+		"key \"default_runtime\" in [runtime]: no runtime handler is named \"nope\" "
+		"(handlers: runc, crun)");
 	err = crisp_error_free(err);
 
 	crisp_config_set_string(&c.default_runtime, "crun");
 	crisp_config_set_string(&c.stream_tls_cert, "/c.pem");
 	assert_int_equal(crisp_config_validate(&c, &err), -EINVAL);
-	assert_string_equal(err->message,
-			    "key \"tls_cert\" in [streaming] is set but \"tls_key\" is not: set both or neither");
+	assert_string_equal(err->message, "key \"tls_cert\" in [streaming] is set but \"tls_key\" "
+					  "is not: set both or neither");
 	err = crisp_error_free(err);
 
 	crisp_config_set_string(&c.stream_tls_cert, NULL);
 	assert_null(c.stream_tls_cert);
 	crisp_config_set_string(&c.user, NULL);
 	assert_int_equal(crisp_config_validate(&c, &err), -EINVAL);
-	assert_string_equal(err->message, "key \"user\" in [crisp]: expected a non-empty string, got \"\"");
+	assert_string_equal(err->message,
+			    "key \"user\" in [crisp]: expected a non-empty string, got \"\"");
 }
 
 static json_t *object_path(json_t *root, const char *a, const char *b)
@@ -875,16 +963,20 @@ static void test_to_json(void **state)
 	json_t *runtimes = object_path(root, "runtimes", NULL);
 	assert_int_equal(json_object_size(runtimes), c.n_runtimes);
 	for (size_t i = 0; i < c.n_runtimes; i++)
-		assert_fields_match(object_path(runtimes, c.runtimes[i].name, NULL), &c.runtimes[i], SCOPE_RUNTIME);
+		assert_fields_match(object_path(runtimes, c.runtimes[i].name, NULL), &c.runtimes[i],
+				    SCOPE_RUNTIME);
 	json_t *hosts = object_path(root, "registry", "hosts");
 	assert_int_equal(json_object_size(hosts), 1);
-	assert_fields_match(object_path(hosts, "docker.io", NULL), &c.registry_hosts[0], SCOPE_REGISTRY_HOST);
+	assert_fields_match(object_path(hosts, "docker.io", NULL), &c.registry_hosts[0],
+			    SCOPE_REGISTRY_HOST);
 
 	/* A few by hand, in case the table walk and the writer share a mistake. */
-	assert_string_equal(json_string_value(object_path(root, "crisp", "user")), "quote\" back\\ nl\n \xc3\xa9");
+	assert_string_equal(json_string_value(object_path(root, "crisp", "user")),
+			    "quote\" back\\ nl\n \xc3\xa9");
 	assert_int_equal(json_integer_value(object_path(root, "streaming", "port")), 10010);
-	assert_string_equal(json_string_value(json_object_get(object_path(runtimes, "kata", NULL), "root")),
-			    "/run/crisp/kata");
+	assert_string_equal(
+		json_string_value(json_object_get(object_path(runtimes, "kata", NULL), "root")),
+		"/run/crisp/kata");
 	assert_false(json_is_null(object_path(root, "runtime", "allowed_sysctls")));
 	json_decref(root);
 
@@ -903,7 +995,8 @@ static void test_to_json(void **state)
 	_cleanup_free_ char *u = crisp_config_to_json(&d);
 	root = json_loads(u, 0, &jerr);
 	assert_non_null(root);
-	assert_string_equal(json_string_value(object_path(root, "runtime", "sandbox_image")), "a?z");
+	assert_string_equal(json_string_value(object_path(root, "runtime", "sandbox_image")),
+			    "a?z");
 	json_decref(root);
 }
 
@@ -948,18 +1041,21 @@ static void test_packaged_conf(void **state)
 
 	for (size_t i = 0; i < config_n_keys; i++) {
 		const ConfigKey *k = &config_keys[i];
-		_cleanup_free_ char *header = k->scope == SCOPE_MAIN    ? xasprintf("\n[%s]\n", k->table) :
-					      k->scope == SCOPE_RUNTIME ? xstrdup("\n[runtimes.runc]\n") :
-									  xstrdup("\n# [registry.hosts.");
+		_cleanup_free_ char *header =
+			k->scope == SCOPE_MAIN	    ? xasprintf("\n[%s]\n", k->table)
+			: k->scope == SCOPE_RUNTIME ? xstrdup("\n[runtimes.runc]\n")
+						    : xstrdup("\n# [registry.hosts.");
 		const char *section = strstr(text, header);
 		if (!section)
 			fail_msg("%s has no %s", path, header + 1);
 		const char *next = strstr(section + strlen(header), "\n[");
-		_cleanup_free_ char *body = next ? xstrndup(section, (size_t)(next - section)) : xstrdup(section);
+		_cleanup_free_ char *body =
+			next ? xstrndup(section, (size_t)(next - section)) : xstrdup(section);
 		_cleanup_free_ char *set = xasprintf("\n%s = ", k->name);
 		_cleanup_free_ char *commented = xasprintf("\n# %s = ", k->name);
 		if (!strstr(body, set) && !strstr(body, commented))
-			fail_msg("%s does not document key \"%s\" in [%s]", path, k->name, k->table);
+			fail_msg("%s does not document key \"%s\" in [%s]", path, k->name,
+				 k->table);
 	}
 }
 
@@ -971,7 +1067,8 @@ int main(void)
 		cmocka_unit_test(test_escapes),
 		cmocka_unit_test(test_comments),
 		cmocka_unit_test_setup_teardown(test_dropins, setup_tmpdir, teardown_tmpdir),
-		cmocka_unit_test_setup_teardown(test_dropin_cross_check_origin, setup_tmpdir, teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_dropin_cross_check_origin, setup_tmpdir,
+						teardown_tmpdir),
 		cmocka_unit_test(test_unknown_table),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_wrong_type),
@@ -980,11 +1077,14 @@ int main(void)
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_multiline_refused),
 		cmocka_unit_test(test_semicolon),
-		cmocka_unit_test_setup_teardown(test_missing_explicit_file, setup_tmpdir, teardown_tmpdir),
-		cmocka_unit_test_setup_teardown(test_missing_default_file, setup_tmpdir, teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_missing_explicit_file, setup_tmpdir,
+						teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_missing_default_file, setup_tmpdir,
+						teardown_tmpdir),
 		cmocka_unit_test(test_runtime_handlers),
 		cmocka_unit_test(test_registry_hosts),
-		cmocka_unit_test_setup_teardown(test_registry_hosts_dropin_override, setup_tmpdir, teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_registry_hosts_dropin_override, setup_tmpdir,
+						teardown_tmpdir),
 		cmocka_unit_test(test_syntax_misc),
 		cmocka_unit_test_setup_teardown(test_nul_byte, setup_tmpdir, teardown_tmpdir),
 		cmocka_unit_test(test_validate_after_flags),
