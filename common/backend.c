@@ -103,6 +103,14 @@ int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv)
 			log_error("creating %s: %s", b.dir, strerror(-r));
 			return 1;
 		}
+		for (const char *const *s = spec->subdirs; s && *s; s++) {
+			_cleanup_free_ char *sub = xasprintf("%s/%s", b.dir, *s);
+			r = crisp_mkdir_p(sub, 0700);
+			if (r < 0) {
+				log_error("creating %s: %s", sub, strerror(-r));
+				return 1;
+			}
+		}
 	}
 	if (spec->db_name) {
 		_cleanup_free_ char *path = xasprintf("%s/%s", b.dir, spec->db_name);
@@ -129,10 +137,13 @@ int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv)
 		return 1;
 	}
 
+	size_t n_handlers;
+	_cleanup_free_ CrispHandler *handlers = crisp_cri_backend_handlers(
+		spec->backend, spec->handlers, spec->n_handlers, &n_handlers);
 	CrispDaemonConfig cfg = {
 		.name = spec->name,
-		.handlers = spec->handlers,
-		.n_handlers = spec->n_handlers,
+		.handlers = handlers,
+		.n_handlers = n_handlers,
 		.userdata = &b,
 		.control_fd = b.opts.control_fd,
 		.listen_fd = listen_fd,

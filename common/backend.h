@@ -11,6 +11,7 @@
 #ifndef CRISP_BACKEND_H
 #define CRISP_BACKEND_H
 
+#include "cri_routes.h"
 #include "daemon.h"
 #include "db.h"
 #include "options.h"
@@ -25,10 +26,12 @@ typedef struct CrispBackend {
 } CrispBackend;
 
 typedef struct CrispBackendSpec {
-	const char *name; /* "crisp-imaged" */
+	const char *name;	/* "crisp-imaged" */
+	Crisp__Backend backend; /* which CRI calls it answers (common/cri_routes.c) */
 	const CrispProfile *profile;
-	const char *root_subdir; /* "image" */
-	const char *db_name;	 /* "image.db" */
+	const char *root_subdir;    /* "image" */
+	const char *db_name;	    /* "image.db" */
+	const char *const *subdirs; /* created 0700 under dir, NULL-terminated */
 	const CrispDbMigration *migrations;
 	size_t n_migrations;
 	CrispSpawnBuilder spawn_builder; /* NULL: the daemon runs no programs */

@@ -195,6 +195,13 @@ int crisp_ipc_recv(int fd, CrispIpcMessage *ret, CrispError **err)
 						  "receiving on internal channel");
 			goto fail;
 		}
+		/* Before the end-of-stream check: an empty packet reads as the end of
+		 * the stream, yet it can carry SCM_RIGHTS fds the kernel has already
+		 * installed, and they must be closed with the message (fuzz_ipc_recv
+		 * found them leaking). */
+		r = take_fds(&mh, &m, !have_first, err);
+		if (r < 0)
+			goto fail;
 		if (n == 0) {
 			if (!have_first) {
 				crisp_ipc_message_done(&m);
@@ -204,10 +211,6 @@ int crisp_ipc_recv(int fd, CrispIpcMessage *ret, CrispError **err)
 					    "channel closed in the middle of a message");
 			goto fail;
 		}
-
-		r = take_fds(&mh, &m, !have_first, err);
-		if (r < 0)
-			goto fail;
 		if (mh.msg_flags & MSG_CTRUNC) {
 			r = crisp_error_set(err, CRISP_ERR_INVALID, EPROTO,
 					    "control data truncated (too many fds)");

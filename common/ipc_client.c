@@ -27,6 +27,14 @@ typedef struct Pending {
 	bool done;
 	CrispIpcMessage answer;
 	CrispError *error; /* set instead of answer when the channel died */
+
+	/* Asynchronous calls: nobody waits; the answer goes to the callback. */
+	bool async;
+	CrispIpcCallback callback;
+	void *userdata;
+	uint16_t ans_type;
+	const ProtobufCMessageDescriptor *ans_desc;
+	int64_t deadline_ms;
 } Pending;
 
 struct CrispIpcClient {
@@ -37,6 +45,9 @@ struct CrispIpcClient {
 	Channel *current;
 	Pending *pending;
 	uint64_t next_id;
+	bool timer_running; /* the deadline thread of asynchronous calls */
+	bool closing;
+	pthread_cond_t timer_cond;
 };
 
 typedef struct ReaderArgs {
@@ -77,6 +88,7 @@ CrispIpcClient *crisp_ipc_client_new(const char *expect_peer)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cond, &ca);
+	pthread_cond_init(&c->timer_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	c->next_id = 1;
 	return c;
@@ -87,25 +99,77 @@ static void client_unref(CrispIpcClient *c)
 	if (atomic_fetch_sub(&c->refs, 1) == 1) {
 		pthread_mutex_destroy(&c->lock);
 		pthread_cond_destroy(&c->cond);
+		pthread_cond_destroy(&c->timer_cond);
 		free(c->expect_peer);
 		free(c);
 	}
 }
 
-/* Marks ch dead and fails its calls in flight.  Called with c->lock held. */
-static void fail_channel_locked(CrispIpcClient *c, Channel *ch, const char *why)
+static void unlink_pending_locked(CrispIpcClient *c, Pending *p)
 {
+	for (Pending **pp = &c->pending; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			return;
+		}
+}
+
+static int decode_answer(CrispIpcClient *c, CrispIpcMessage *m, uint16_t ans_type,
+			 const ProtobufCMessageDescriptor *ans_desc, ProtobufCMessage **ret,
+			 int *ret_fds, size_t *ret_n_fds, CrispError **err);
+
+/* Delivers an asynchronous call's outcome; p is already unlinked.  No lock held. */
+static void complete_async(CrispIpcClient *c, Pending *p)
+{
+	_cleanup_error_ CrispError *err = TAKE_PTR(p->error);
+	ProtobufCMessage *answer = NULL;
+	int fds[CRISP_IPC_MAX_FDS];
+	size_t n_fds = 0;
+
+	if (!err)
+		decode_answer(c, &p->answer, p->ans_type, p->ans_desc, &answer, fds, &n_fds, &err);
+	crisp_ipc_message_done(&p->answer);
+	p->callback(p->userdata, answer, fds, n_fds, err);
+	channel_unref(p->channel);
+	free(p);
+}
+
+static void complete_all(CrispIpcClient *c, Pending *list)
+{
+	while (list) {
+		Pending *next = list->next;
+		complete_async(c, list);
+		list = next;
+	}
+}
+
+/*
+ * Marks ch dead and fails its calls in flight.  Called with c->lock held;
+ * returns the asynchronous calls it failed, to complete after unlocking.
+ */
+static _warn_unused_ Pending *fail_channel_locked(CrispIpcClient *c, Channel *ch, const char *why)
+{
+	Pending *failed = NULL;
+
 	if (ch->dead)
-		return;
+		return NULL;
 	ch->dead = true;
 	shutdown(ch->fd, SHUT_RDWR);
-	for (Pending *p = c->pending; p; p = p->next)
-		if (p->channel == ch && !p->done) {
-			crisp_error_set(&p->error, CRISP_ERR_UNAVAILABLE, ECONNRESET, "%s: %s",
-					c->expect_peer, why);
-			p->done = true;
+	for (Pending *p = c->pending, *next; p; p = next) {
+		next = p->next;
+		if (p->channel != ch || p->done)
+			continue;
+		crisp_error_set(&p->error, CRISP_ERR_UNAVAILABLE, ECONNRESET, "%s: %s",
+				c->expect_peer, why);
+		p->done = true;
+		if (p->async) {
+			unlink_pending_locked(c, p);
+			p->next = failed;
+			failed = p;
 		}
+	}
 	pthread_cond_broadcast(&c->cond);
+	return failed;
 }
 
 static void *reader_main(void *arg)
@@ -124,10 +188,12 @@ static void *reader_main(void *arg)
 			if (r < 0 && !ch->dead)
 				log_warning("channel to %s: %s; closing it", c->expect_peer,
 					    err->message);
-			fail_channel_locked(c, ch,
-					    r == 0 ? "the channel closed (is it restarting?)"
-						   : "the channel failed");
+			Pending *failed = fail_channel_locked(
+				c, ch,
+				r == 0 ? "the channel closed (is it restarting?)"
+				       : "the channel failed");
 			pthread_mutex_unlock(&c->lock);
+			complete_all(c, failed);
 			break;
 		}
 
@@ -138,12 +204,18 @@ static void *reader_main(void *arg)
 		if (p && !p->done) {
 			p->answer = m;
 			p->done = true;
-			pthread_cond_broadcast(&c->cond);
+			if (p->async)
+				unlink_pending_locked(c, p);
+			else
+				pthread_cond_broadcast(&c->cond);
 		} else {
 			/* The caller gave up (deadline) before the answer came. */
 			crisp_ipc_message_done(&m);
+			p = NULL;
 		}
 		pthread_mutex_unlock(&c->lock);
+		if (p && p->async)
+			complete_async(c, p);
 	}
 	channel_unref(ch);
 	client_unref(c);
@@ -206,11 +278,20 @@ int crisp_ipc_client_attach(CrispIpcClient *c, int fd, int timeout_ms, CrispErro
 	}
 
 	pthread_mutex_lock(&c->lock);
+	if (c->closing) {
+		Pending *none = fail_channel_locked(c, ch, "client closed");
+		pthread_mutex_unlock(&c->lock);
+		complete_all(c, none);
+		channel_unref(ch); /* the client's reference; the reader drops its own */
+		return crisp_error_set(err, CRISP_ERR_UNAVAILABLE, ESHUTDOWN,
+				       "channel to %s: the client is shutting down",
+				       c->expect_peer);
+	}
 	Channel *old = c->current;
 	c->current = ch;
-	if (old)
-		fail_channel_locked(c, old, "replaced by a new channel");
+	Pending *failed = old ? fail_channel_locked(c, old, "replaced by a new channel") : NULL;
 	pthread_mutex_unlock(&c->lock);
+	complete_all(c, failed);
 	channel_unref(old);
 	return 0;
 }
@@ -221,15 +302,6 @@ bool crisp_ipc_client_is_up(CrispIpcClient *c)
 	bool up = c->current && !c->current->dead;
 	pthread_mutex_unlock(&c->lock);
 	return up;
-}
-
-static void unlink_pending_locked(CrispIpcClient *c, Pending *p)
-{
-	for (Pending **pp = &c->pending; *pp; pp = &(*pp)->next)
-		if (*pp == p) {
-			*pp = p->next;
-			return;
-		}
 }
 
 static int decode_answer(CrispIpcClient *c, CrispIpcMessage *m, uint16_t ans_type,
@@ -331,16 +403,143 @@ int crisp_ipc_client_call(CrispIpcClient *c, uint16_t type, const ProtobufCMessa
 	return r;
 }
 
+/*
+ * The deadline thread of asynchronous calls: sleeps until the earliest
+ * deadline, fails what expired, and exits when the client is freed.
+ */
+static void *timer_main(void *arg)
+{
+	CrispIpcClient *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->closing) {
+		int64_t now = crisp_now_ms(), next = 0;
+		Pending *expired = NULL;
+		for (Pending *p = c->pending, *n; p; p = n) {
+			n = p->next;
+			if (!p->async || !p->deadline_ms || p->done)
+				continue;
+			if (p->deadline_ms <= now) {
+				crisp_error_set(&p->error, CRISP_ERR_DEADLINE, ETIMEDOUT,
+						"%s did not answer before the deadline",
+						c->expect_peer);
+				p->done = true;
+				unlink_pending_locked(c, p);
+				p->next = expired;
+				expired = p;
+			} else if (!next || p->deadline_ms < next) {
+				next = p->deadline_ms;
+			}
+		}
+		if (expired) {
+			pthread_mutex_unlock(&c->lock);
+			complete_all(c, expired);
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		if (next) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			int64_t left = next - now;
+			ts.tv_sec += left / 1000;
+			ts.tv_nsec += (left % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&c->timer_cond, &c->lock, &ts);
+		} else {
+			pthread_cond_wait(&c->timer_cond, &c->lock);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	client_unref(c);
+	return NULL;
+}
+
+int crisp_ipc_client_call_async(CrispIpcClient *c, uint16_t type, const ProtobufCMessage *req,
+				const int *fds, size_t n_fds, uint16_t ans_type,
+				const ProtobufCMessageDescriptor *ans_desc, int64_t deadline_ms,
+				CrispIpcCallback callback, void *userdata, CrispError **err)
+{
+	Pending *p = xcalloc(1, sizeof(*p));
+	p->async = true;
+	p->callback = callback;
+	p->userdata = userdata;
+	p->ans_type = ans_type;
+	p->ans_desc = ans_desc;
+	p->deadline_ms = deadline_ms;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->current || c->current->dead) {
+		pthread_mutex_unlock(&c->lock);
+		free(p);
+		return crisp_error_set(err, CRISP_ERR_UNAVAILABLE, ENOTCONN,
+				       "%s is not available (starting or restarting)",
+				       c->expect_peer);
+	}
+	if (!c->timer_running) {
+		pthread_t t;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		atomic_fetch_add(&c->refs, 1);
+		if (pthread_create(&t, &attr, timer_main, c) != 0)
+			abort();
+		pthread_attr_destroy(&attr);
+		c->timer_running = true;
+	}
+	p->id = c->next_id++;
+	p->channel = channel_ref(c->current);
+	p->next = c->pending;
+	c->pending = p;
+	pthread_cond_signal(&c->timer_cond);
+	Channel *ch = p->channel;
+	uint64_t id = p->id;
+	pthread_mutex_unlock(&c->lock);
+
+	/* From here the answer, the channel's death or the deadline completes p. */
+	int r = crisp_ipc_send(ch->fd, &ch->send_lock, type, id, req, fds, n_fds);
+	if (r < 0) {
+		pthread_mutex_lock(&c->lock);
+		/* By id, not pointer: p may already be completed and freed. */
+		bool still_ours = false;
+		for (Pending *q = c->pending; q; q = q->next)
+			still_ours |= q->id == id;
+		if (still_ours) {
+			unlink_pending_locked(c, p);
+			if (r == -EMSGSIZE)
+				crisp_error_set(&p->error, CRISP_ERR_RESOURCE_EXHAUSTED, EMSGSIZE,
+						"request to %s exceeds %u bytes", c->expect_peer,
+						CRISP_IPC_MAX_MESSAGE);
+			else
+				crisp_error_set(&p->error, CRISP_ERR_UNAVAILABLE, -r,
+						"sending to %s: %s", c->expect_peer, strerror(-r));
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (still_ours)
+			complete_async(c, p);
+	}
+	return 0;
+}
+
+void crisp_ipc_client_shutdown(CrispIpcClient *c)
+{
+	pthread_mutex_lock(&c->lock);
+	Channel *ch = TAKE_PTR(c->current);
+	Pending *failed = ch ? fail_channel_locked(c, ch, "client closed") : NULL;
+	c->closing = true;
+	pthread_cond_signal(&c->timer_cond);
+	pthread_mutex_unlock(&c->lock);
+	complete_all(c, failed);
+	channel_unref(ch);
+}
+
 void crisp_ipc_client_free(CrispIpcClient *c)
 {
 	if (!c)
 		return;
-	pthread_mutex_lock(&c->lock);
-	Channel *ch = TAKE_PTR(c->current);
-	if (ch)
-		fail_channel_locked(c, ch, "client closed");
-	pthread_mutex_unlock(&c->lock);
-	channel_unref(ch);
+	crisp_ipc_client_shutdown(c);
 	/* A reader thread still draining the dead channel keeps the client alive. */
 	client_unref(c);
 }

@@ -21,6 +21,8 @@ typedef struct CrispIpcClient CrispIpcClient;
 
 /* expect_peer: the name the server must give in its hello (e.g. "crisp-imaged"). */
 CrispIpcClient *crisp_ipc_client_new(const char *expect_peer);
+/* Fails every call in flight with UNAVAILABLE and refuses new channels; the client stays valid. */
+void crisp_ipc_client_shutdown(CrispIpcClient *c);
 void crisp_ipc_client_free(CrispIpcClient *c);
 
 /*
@@ -51,5 +53,26 @@ int crisp_ipc_client_call(CrispIpcClient *c, uint16_t type, const ProtobufCMessa
 			  const ProtobufCMessageDescriptor *ans_desc, int64_t deadline_ms,
 			  ProtobufCMessage **ret, int *ret_fds, size_t *ret_n_fds,
 			  CrispError **err);
+
+/*
+ * Receives an asynchronous call's outcome, on the client's reader or
+ * deadline thread: either answer (owned by the callback; free with
+ * crisp_proto_free) with its fds (owned too), or err (borrowed) when the
+ * peer failed the call, the channel died or the deadline passed.  It must
+ * not block.
+ */
+typedef void (*CrispIpcCallback)(void *userdata, ProtobufCMessage *answer, int *fds, size_t n_fds,
+				 CrispError *err);
+
+/*
+ * As crisp_ipc_client_call, but returns at once: no thread waits for the
+ * answer.  Returns 0 when callback will be called exactly once, or a
+ * negative errno with *err when the call could not start (callback is then
+ * never called).
+ */
+int crisp_ipc_client_call_async(CrispIpcClient *c, uint16_t type, const ProtobufCMessage *req,
+				const int *fds, size_t n_fds, uint16_t ans_type,
+				const ProtobufCMessageDescriptor *ans_desc, int64_t deadline_ms,
+				CrispIpcCallback callback, void *userdata, CrispError **err);
 
 #endif

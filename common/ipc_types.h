@@ -34,6 +34,16 @@ enum {
 	CRISP_MSG_SANDBOXD_BASE = 512,
 	CRISP_MSG_NETD_BASE = 768,
 	CRISP_MSG_STREAMD_BASE = 1024,
+
+	/*
+	 * CRI calls travel as their own request and response messages, with
+	 * the types of common/cri_routes.c: imaged 256-287, sandboxd 512-575,
+	 * streamd 1024-1055.  Internal verbs follow each block's CRI range.
+	 */
+	CRISP_MSG_NETD_STATUS_REQ = CRISP_MSG_NETD_BASE + 0,   /* Crisp__NetworkStatusRequest */
+	CRISP_MSG_NETD_STATUS_ANS = CRISP_MSG_NETD_BASE + 1,   /* Crisp__NetworkStatusReply */
+	CRISP_MSG_NETD_POD_CIDR_REQ = CRISP_MSG_NETD_BASE + 2, /* Crisp__PodCidrRequest */
+	CRISP_MSG_NETD_POD_CIDR_ANS = CRISP_MSG_NETD_BASE + 3, /* Crisp__PodCidrReply */
 };
 
 #endif

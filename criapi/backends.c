@@ -164,3 +164,10 @@ int criapi_backends_start(int fd, const char *state_dir, CrispError **err)
 				       strerror(r));
 	return 0;
 }
+
+void criapi_backends_stop(void)
+{
+	for (size_t i = 1; i < N_BACKENDS; i++)
+		if (clients[i])
+			crisp_ipc_client_shutdown(clients[i]);
+}

@@ -10,6 +10,7 @@
 #define CRISP_CRIAPI_H
 
 #include "api.pb-c.h"
+#include "cri_routes.h"
 #include "error.h"
 #include "internal.pb-c.h"
 #include "ipc_client.h"
@@ -23,25 +24,107 @@ extern const CrispProfile criapi_profile;
 /* gRPC status for a crisp error code. */
 grpc_status_code criapi_status_from_error(CrispErrorCode code);
 
+/* The effective configuration (read at start, before the sandbox). */
+extern const CrispConfig *criapi_config;
+
 /*
- * One CRI call as a handler sees it: the unpacked request, the caller's
- * deadline (crisp_now_ms() clock; 0 for none), and where the answer goes.
- * A handler returns 0 with *ret_response set, or a negative errno with
- * *err set (its code becomes the gRPC status, its message the details).
+ * One CRI call as a handler sees it: the unpacked, validated request, the
+ * caller's deadline (crisp_now_ms() clock; 0 for none) and, for calls
+ * forwarded to a backend, their route.
  */
+typedef struct CriapiReply CriapiReply;
 typedef struct CriapiCall {
 	const ProtobufCMessage *request;
 	int64_t deadline_ms;
+	const CrispCriRoute *route;
+	CriapiReply *reply; /* unary calls: for answering later */
 } CriapiCall;
 
-typedef int (*CriapiHandler)(const CriapiCall *call, ProtobufCMessage **ret_response,
-			     CrispError **err);
+/* A unary answer and how to release it (handlers build theirs with malloc). */
+typedef struct CriapiResponse {
+	ProtobufCMessage *msg;
+	void (*free)(void *msg);
+} CriapiResponse;
 
-/* The handler for a method ("Version"), or NULL: the method answers UNIMPLEMENTED. */
-CriapiHandler criapi_find_handler(const char *service, const char *method);
+/* Frees a response built with malloc'd fields throughout. */
+void criapi_response_free_plain(void *msg);
 
-/* Frees a response built by a handler (plain malloc'd protobuf-c messages). */
-void criapi_response_free(ProtobufCMessage *m);
+/*
+ * A unary handler returns 0 with *ret filled, a negative errno with *err
+ * set (its code becomes the gRPC status, its message the details), or
+ * CRIAPI_ANSWER_LATER when it started work that will answer through
+ * criapi_reply_finish(call->reply, ...) exactly once.  Answering later keeps
+ * no worker thread waiting on a backend.
+ */
+#define CRIAPI_ANSWER_LATER 1
+typedef int (*CriapiUnaryHandler)(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+
+/* Answers a deferred call with resp (taken), or with err's status when resp is NULL. */
+void criapi_reply_finish(CriapiReply *reply, CriapiResponse *resp, const CrispError *err);
+
+/* A server stream (server.c).  Sending is thread-safe and never blocks. */
+typedef struct CriapiStream CriapiStream;
+
+/*
+ * A stream handler sends with criapi_stream_send*() and returns 0 (the
+ * stream ends with OK once everything queued is sent), a negative errno with
+ * *err (it ends with that status), or CRIAPI_STREAM_DETACHED when it kept a
+ * reference (criapi_stream_ref) to go on sending later and will end the
+ * stream itself with criapi_stream_finish().
+ */
+#define CRIAPI_STREAM_DETACHED 1
+typedef int (*CriapiStreamHandler)(const CriapiCall *call, CriapiStream *stream, CrispError **err);
+
+/* Queues one message; -ECANCELED once the client is gone or the stream ended. */
+int criapi_stream_send(CriapiStream *s, const ProtobufCMessage *msg);
+int criapi_stream_send_raw(CriapiStream *s, const uint8_t *data, size_t len);
+/* Ends the stream with a status, after what is queued (first call wins). */
+void criapi_stream_finish(CriapiStream *s, grpc_status_code code, const char *details);
+CriapiStream *criapi_stream_ref(CriapiStream *s);
+void criapi_stream_unref(CriapiStream *s);
+/* Called once, from the completion-queue thread, when the call ends for any reason. */
+void criapi_stream_on_close(CriapiStream *s, void (*fn)(CriapiStream *s, void *userdata),
+			    void *userdata);
+
+/* How criapi answers one method (rpc.c). */
+typedef struct CriapiMethod {
+	CriapiUnaryHandler unary;   /* unary methods */
+	CriapiStreamHandler stream; /* server-streaming methods */
+	const CrispCriRoute *route; /* forwarded calls (also the List call behind a Stream* call) */
+} CriapiMethod;
+
+/*
+ * Fills *ret for a method of the CRI services.  Returns false for a method
+ * crisp does not know at all (it is then answered UNIMPLEMENTED).
+ */
+bool criapi_method_lookup(const char *service, const char *method, bool streaming,
+			  CriapiMethod *ret);
+
+/* --- rpc_runtime.c: calls criapi answers itself --- */
+
+int criapi_rpc_version(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+int criapi_rpc_status(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+int criapi_rpc_runtime_config(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+int criapi_rpc_update_runtime_config(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+
+/* --- events.c --- */
+
+/* GetContainerEvents: subscribes the stream to every container event. */
+int criapi_events_subscribe(const CriapiCall *call, CriapiStream *stream, CrispError **err);
+/* Sends an event to every subscriber. */
+void criapi_events_publish(const ProtobufCMessage *event);
+/* Ends every subscription with UNAVAILABLE (shutdown). */
+void criapi_events_close_all(void);
+
+/* --- validate.c --- */
+
+/*
+ * Checks a decoded CRI request before anything acts on it: required fields,
+ * well-formed IDs, bounded names, labels and annotations, known enum values.
+ * Returns 0, or -EINVAL with err (CRISP_ERR_INVALID) naming the field path,
+ * e.g. "config.metadata.name: must not be empty".
+ */
+int criapi_validate_request(const ProtobufCMessage *req, CrispError **err);
 
 /* --- backends.c --- */
 
@@ -54,6 +137,8 @@ int criapi_backends_start(int control_fd, const char *state_dir, CrispError **er
 void criapi_backends_report_serving(const char *listen);
 /* The client for a backend. */
 CrispIpcClient *criapi_backend(Crisp__Backend b);
+/* Fails every backend call in flight (shutdown): their answers would come too late. */
+void criapi_backends_stop(void);
 
 /* --- server.c --- */
 

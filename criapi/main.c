@@ -17,6 +17,8 @@
 
 #define CRIAPI_WORKERS 16
 
+const CrispConfig *criapi_config;
+
 int main(int argc, char **argv)
 {
 	_cleanup_error_ CrispError *err = NULL;
@@ -39,6 +41,7 @@ int main(int argc, char **argv)
 		       CRISP_VERSION);
 		return 0;
 	}
+	criapi_config = &opts.config;
 	if (sandbox_lookup_user(opts.config.user, &user, &err) < 0) {
 		log_error("%s", err->message);
 		return 1;

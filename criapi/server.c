@@ -5,9 +5,14 @@
  * (gRPC 1.51 cannot adopt a listening fd), one completion-queue thread
  * receives call arrivals and completions, and a pool of workers runs the
  * handlers, so a slow call never holds up the others.  Every method of the
- * two CRI services is registered, and a generic request is kept posted so
- * an unknown method is answered UNIMPLEMENTED at once instead of hanging
- * until its deadline.
+ * two CRI services is registered, and a generic request is kept posted so an
+ * unknown method is answered UNIMPLEMENTED at once instead of hanging until
+ * its deadline.
+ *
+ * A server stream keeps a queue of packed messages: gRPC allows one send in
+ * flight per call, so the completion of each send starts the next, and the
+ * status goes out after the last.  A pending RECV_CLOSE_ON_SERVER tells us
+ * when the client went away, or when shutdown cancelled the call.
  */
 #include "criapi.h"
 
@@ -30,21 +35,35 @@
 
 typedef struct Method {
 	char *path; /* "/runtime.v1.RuntimeService/Version" */
-	const char *service;
 	const char *name;
 	const ProtobufCMessageDescriptor *input;
-	CriapiHandler handler;
+	bool streaming;
+	bool known;
+	CriapiMethod impl;
 	void *registered;
 } Method;
 
-typedef enum CallState {
-	CALL_REQUESTED, /* posted, waiting for a client */
-	CALL_FINISHING, /* answer sent, waiting for the batch to complete */
-	CALL_SHUTDOWN,	/* the server's shutdown notification */
-} CallState;
+typedef enum TagKind {
+	TAG_REQUESTED,	 /* the call arrived (or the request was cancelled) */
+	TAG_UNARY_DONE,	 /* a unary answer, or a stream's status, went out */
+	TAG_STREAM_OPEN, /* RECV_CLOSE_ON_SERVER of a stream: the call ended */
+	TAG_STREAM_SENT, /* one message of a stream went out */
+	TAG_SHUTDOWN,	 /* the server's shutdown notification */
+} TagKind;
 
-typedef struct Call {
-	CallState state;
+typedef struct Call Call;
+typedef struct Tag {
+	TagKind kind;
+	Call *call;
+} Tag;
+
+typedef struct Queued {
+	struct Queued *next;
+	grpc_byte_buffer *buf;
+} Queued;
+
+struct Call {
+	atomic_int refs;
 	struct Call *next; /* work queue */
 	CriapiServer *server;
 	Method *method; /* NULL: a call to an unregistered method */
@@ -56,7 +75,20 @@ typedef struct Call {
 	grpc_byte_buffer *response;
 	grpc_slice status_details;
 	int cancelled;
-} Call;
+	Tag requested_tag, done_tag, open_tag, sent_tag;
+
+	/* Streams only, under lock. */
+	pthread_mutex_t lock;
+	Queued *head, *tail;
+	grpc_byte_buffer *in_flight;
+	bool closed;	/* the call ended: nothing more can be sent */
+	bool finishing; /* a status was asked for */
+	bool status_started;
+	grpc_status_code status;
+	char *status_message;
+	void (*on_close)(CriapiStream *s, void *userdata);
+	void *on_close_userdata;
+};
 
 struct CriapiServer {
 	grpc_server *server;
@@ -77,6 +109,8 @@ struct CriapiServer {
 	bool shutdown_done; /* the server's shutdown tag arrived */
 	atomic_bool shutting_down;
 };
+
+static Tag shutdown_tag = { TAG_SHUTDOWN, NULL };
 
 grpc_status_code criapi_status_from_error(CrispErrorCode code)
 {
@@ -106,15 +140,21 @@ grpc_status_code criapi_status_from_error(CrispErrorCode code)
 	}
 }
 
-void criapi_response_free(ProtobufCMessage *m)
+void criapi_response_free_plain(void *msg)
 {
-	if (m)
-		protobuf_c_message_free_unpacked(m, NULL);
+	if (msg)
+		protobuf_c_message_free_unpacked(msg, NULL);
 }
 
-static void call_free(Call *c)
+static Call *call_ref(Call *c)
 {
-	if (!c)
+	atomic_fetch_add(&c->refs, 1);
+	return c;
+}
+
+static void call_unref(Call *c)
+{
+	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
 	if (c->call)
 		grpc_call_unref(c->call);
@@ -125,77 +165,296 @@ static void call_free(Call *c)
 		grpc_byte_buffer_destroy(c->payload);
 	if (c->response)
 		grpc_byte_buffer_destroy(c->response);
+	if (c->in_flight)
+		grpc_byte_buffer_destroy(c->in_flight);
+	while (c->head) {
+		Queued *q = c->head;
+		c->head = q->next;
+		grpc_byte_buffer_destroy(q->buf);
+		free(q);
+	}
 	grpc_slice_unref(c->status_details);
+	free(c->status_message);
+	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+CriapiStream *criapi_stream_ref(CriapiStream *s)
+{
+	return (CriapiStream *)call_ref((Call *)s);
+}
+
+void criapi_stream_unref(CriapiStream *s)
+{
+	call_unref((Call *)s);
 }
 
 static void post_request(CriapiServer *s, Method *m)
 {
 	Call *c = xcalloc(1, sizeof(*c));
-	c->state = CALL_REQUESTED;
+	atomic_init(&c->refs, 1);
 	c->server = s;
 	c->method = m;
 	c->status_details = grpc_empty_slice();
+	c->requested_tag = (Tag){ TAG_REQUESTED, c };
+	c->done_tag = (Tag){ TAG_UNARY_DONE, c };
+	c->open_tag = (Tag){ TAG_STREAM_OPEN, c };
+	c->sent_tag = (Tag){ TAG_STREAM_SENT, c };
+	pthread_mutex_init(&c->lock, NULL);
 	grpc_metadata_array_init(&c->metadata);
 
 	grpc_call_error e;
 	if (m) {
 		e = grpc_server_request_registered_call(s->server, m->registered, &c->call,
 							&c->deadline, &c->metadata, &c->payload,
-							s->cq, s->cq, c);
+							s->cq, s->cq, &c->requested_tag);
 	} else {
 		grpc_call_details_init(&c->details);
 		e = grpc_server_request_call(s->server, &c->call, &c->details, &c->metadata, s->cq,
-					     s->cq, c);
+					     s->cq, &c->requested_tag);
 	}
+	if (e != GRPC_CALL_OK)
+		call_unref(c); /* only while shutting down */
+}
+
+static void start_batch(Call *c, const grpc_op *ops, size_t n, Tag *tag)
+{
+	call_ref(c);
+	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
 	if (e != GRPC_CALL_OK) {
-		/* Only fails while shutting down; the call is simply not posted. */
-		call_free(c);
+		log_error("%s: starting a batch failed: %s", c->method ? c->method->path : "?",
+			  grpc_call_error_to_string(e));
+		call_unref(c);
 	}
 }
 
-/* Sends the answer (message when response is set) and the status. */
-static void finish(Call *c, grpc_status_code code, const char *details)
+/* Unary: initial metadata, the answer (when response is set) and the status. */
+static void finish_unary(Call *c, grpc_status_code code, const char *details)
 {
 	grpc_op ops[4];
 	size_t n = 0;
 
 	memset(ops, 0, sizeof(ops));
-	ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-	n++;
+	ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
 	if (c->response && code == GRPC_STATUS_OK) {
 		ops[n].op = GRPC_OP_SEND_MESSAGE;
-		ops[n].data.send_message.send_message = c->response;
-		n++;
+		ops[n++].data.send_message.send_message = c->response;
 	}
 	grpc_slice_unref(c->status_details);
 	c->status_details = grpc_slice_from_copied_string(details ? details : "");
 	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 	ops[n].data.send_status_from_server.status = code;
-	ops[n].data.send_status_from_server.status_details = &c->status_details;
-	n++;
+	ops[n++].data.send_status_from_server.status_details = &c->status_details;
 	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-	ops[n].data.recv_close_on_server.cancelled = &c->cancelled;
-	n++;
+	ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+	start_batch(c, ops, n, &c->done_tag);
+}
 
-	c->state = CALL_FINISHING;
-	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
-	if (e != GRPC_CALL_OK) {
-		log_error("answering a call failed: %s", grpc_call_error_to_string(e));
-		call_free(c);
+/* Streams: with c->lock held, send the next queued message or the status. */
+static void stream_pump_locked(Call *c)
+{
+	grpc_op op;
+
+	if (c->in_flight || c->status_started || c->closed)
+		return;
+	memset(&op, 0, sizeof(op));
+	if (c->head) {
+		Queued *q = c->head;
+		c->head = q->next;
+		if (!c->head)
+			c->tail = NULL;
+		c->in_flight = q->buf;
+		free(q);
+		op.op = GRPC_OP_SEND_MESSAGE;
+		op.data.send_message.send_message = c->in_flight;
+		start_batch(c, &op, 1, &c->sent_tag);
+	} else if (c->finishing) {
+		c->status_started = true;
+		c->status_details =
+			grpc_slice_from_copied_string(c->status_message ? c->status_message : "");
+		op.op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+		op.data.send_status_from_server.status = c->status;
+		op.data.send_status_from_server.status_details = &c->status_details;
+		start_batch(c, &op, 1, &c->done_tag);
 	}
+}
+
+int criapi_stream_send_raw(CriapiStream *s, const uint8_t *data, size_t len)
+{
+	Call *c = (Call *)s;
+
+	if (len > CRIAPI_MAX_MESSAGE)
+		return -EMSGSIZE;
+	grpc_slice slice = grpc_slice_from_copied_buffer((const char *)data, len);
+	grpc_byte_buffer *buf = grpc_raw_byte_buffer_create(&slice, 1);
+	grpc_slice_unref(slice);
+
+	pthread_mutex_lock(&c->lock);
+	if (c->closed || c->finishing) {
+		pthread_mutex_unlock(&c->lock);
+		grpc_byte_buffer_destroy(buf);
+		return -ECANCELED;
+	}
+	Queued *q = xcalloc(1, sizeof(*q));
+	q->buf = buf;
+	if (c->tail)
+		c->tail->next = q;
+	else
+		c->head = q;
+	c->tail = q;
+	stream_pump_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int criapi_stream_send(CriapiStream *s, const ProtobufCMessage *msg)
+{
+	size_t len;
+	_cleanup_free_ uint8_t *buf = crisp_proto_pack(msg, &len);
+	return criapi_stream_send_raw(s, buf, len);
+}
+
+void criapi_stream_finish(CriapiStream *s, grpc_status_code code, const char *details)
+{
+	Call *c = (Call *)s;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->finishing) {
+		c->finishing = true;
+		c->status = code;
+		c->status_message = details ? xstrdup(details) : NULL;
+		stream_pump_locked(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void criapi_stream_on_close(CriapiStream *s, void (*fn)(CriapiStream *s, void *userdata),
+			    void *userdata)
+{
+	Call *c = (Call *)s;
+	pthread_mutex_lock(&c->lock);
+	bool closed = c->closed;
+	if (!closed) {
+		c->on_close = fn;
+		c->on_close_userdata = userdata;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (closed)
+		fn(s, userdata);
 }
 
 static int64_t deadline_to_ms(gpr_timespec deadline)
 {
 	gpr_timespec mono = gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC);
-	gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
 	if (gpr_time_cmp(mono, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0)
 		return 0;
-	gpr_timespec left = gpr_time_sub(mono, now);
+	gpr_timespec left = gpr_time_sub(mono, gpr_now(GPR_CLOCK_MONOTONIC));
 	int64_t ms = left.tv_sec * 1000 + left.tv_nsec / 1000000;
 	/* An already expired deadline still counts as one: 1 ms, not "none". */
 	return crisp_now_ms() + (ms > 0 ? ms : 1);
+}
+
+/* Ends a call with an error, whichever kind of call it is. */
+static void fail_call(Call *c, grpc_status_code code, const char *details)
+{
+	if (c->method && c->method->streaming)
+		criapi_stream_finish((CriapiStream *)c, code, details);
+	else
+		finish_unary(c, code, details);
+}
+
+static ProtobufCMessage *read_request(Call *c, CrispError **err)
+{
+	grpc_byte_buffer_reader reader;
+
+	if (!c->payload) {
+		crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "the call carried no request");
+		return NULL;
+	}
+	if (!grpc_byte_buffer_reader_init(&reader, c->payload)) {
+		crisp_error_set(err, CRISP_ERR_INTERNAL, EIO, "unreadable request payload");
+		return NULL;
+	}
+	grpc_slice raw = grpc_byte_buffer_reader_readall(&reader);
+	grpc_byte_buffer_reader_destroy(&reader);
+	/* Budgeted: a hostile 16 MiB request must not expand without bound. */
+	ProtobufCMessage *req = crisp_proto_unpack(c->method->input, GRPC_SLICE_START_PTR(raw),
+						   GRPC_SLICE_LENGTH(raw), err);
+	grpc_slice_unref(raw);
+	return req;
+}
+
+/* Sends a unary call's outcome: the response, or the error's status. */
+static void complete_unary(Call *c, CriapiResponse *resp, const CrispError *error)
+{
+	_cleanup_error_ CrispError *fallback = NULL;
+
+	if (error || !resp || !resp->msg) {
+		if (!error)
+			crisp_error_set(&fallback, CRISP_ERR_INTERNAL, EIO, "%s failed",
+					c->method->name);
+		const CrispError *e = error ? error : fallback;
+		log_debug("%s: %s: %s", c->method->path, crisp_error_code_name(e->code),
+			  e->message);
+		if (resp && resp->msg)
+			resp->free(resp->msg);
+		finish_unary(c, criapi_status_from_error(e->code), e->message);
+		return;
+	}
+
+	size_t len;
+	_cleanup_free_ uint8_t *buf = crisp_proto_pack(resp->msg, &len);
+	resp->free(resp->msg);
+	if (len > CRIAPI_MAX_MESSAGE) {
+		finish_unary(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "the answer exceeds 16 MiB");
+		return;
+	}
+	grpc_slice out = grpc_slice_from_copied_buffer((const char *)buf, len);
+	c->response = grpc_raw_byte_buffer_create(&out, 1);
+	grpc_slice_unref(out);
+	finish_unary(c, GRPC_STATUS_OK, NULL);
+}
+
+void criapi_reply_finish(CriapiReply *reply, CriapiResponse *resp, const CrispError *err)
+{
+	Call *c = (Call *)reply;
+	complete_unary(c, resp, err);
+	call_unref(c); /* the reference the deferring handler held */
+}
+
+static void run_unary(Call *c, CriapiCall *call, const CriapiMethod *impl)
+{
+	_cleanup_error_ CrispError *err = NULL;
+	CriapiResponse resp = { 0 };
+
+	call->reply = (CriapiReply *)call_ref(c);
+	int r = impl->unary(call, &resp, &err);
+	if (r == CRIAPI_ANSWER_LATER)
+		return; /* the handler keeps the reference and answers later */
+	call_unref(c);
+	if (r < 0 && !err)
+		crisp_error_set(&err, CRISP_ERR_INTERNAL, -r, "%s failed", c->method->name);
+	complete_unary(c, r < 0 ? NULL : &resp, r < 0 ? err : NULL);
+}
+
+static void run_stream(Call *c, CriapiCall *call, const CriapiMethod *impl)
+{
+	_cleanup_error_ CrispError *err = NULL;
+
+	int r = impl->stream(call, (CriapiStream *)c, &err);
+	if (r == CRIAPI_STREAM_DETACHED)
+		return;
+	if (r < 0) {
+		if (!err)
+			crisp_error_set(&err, CRISP_ERR_INTERNAL, EIO, "%s failed",
+					c->method->name);
+		log_debug("%s: %s: %s", c->method->path, crisp_error_code_name(err->code),
+			  err->message);
+		criapi_stream_finish((CriapiStream *)c, criapi_status_from_error(err->code),
+				     err->message);
+		return;
+	}
+	criapi_stream_finish((CriapiStream *)c, GRPC_STATUS_OK, NULL);
 }
 
 static void run_call(Call *c)
@@ -203,56 +462,32 @@ static void run_call(Call *c)
 	_cleanup_error_ CrispError *err = NULL;
 	Method *m = c->method;
 
-	if (!m->handler) {
-		_cleanup_free_ char *msg = xasprintf("%s is not implemented by crisp yet", m->path);
-		finish(c, GRPC_STATUS_UNIMPLEMENTED, msg);
+	if (!m->known) {
+		_cleanup_free_ char *msg = xasprintf("%s is not implemented by crisp", m->path);
+		fail_call(c, GRPC_STATUS_UNIMPLEMENTED, msg);
 		return;
 	}
-	if (!c->payload) {
-		finish(c, GRPC_STATUS_INVALID_ARGUMENT, "the call carried no request message");
-		return;
-	}
-
-	grpc_byte_buffer_reader reader;
-	if (!grpc_byte_buffer_reader_init(&reader, c->payload)) {
-		finish(c, GRPC_STATUS_INTERNAL, "unreadable request payload");
-		return;
-	}
-	grpc_slice raw = grpc_byte_buffer_reader_readall(&reader);
-	grpc_byte_buffer_reader_destroy(&reader);
-
-	ProtobufCMessage *req = crisp_proto_unpack(m->input, GRPC_SLICE_START_PTR(raw),
-						   GRPC_SLICE_LENGTH(raw), &err);
-	grpc_slice_unref(raw);
+	ProtobufCMessage *req = read_request(c, &err);
 	if (!req) {
-		finish(c, criapi_status_from_error(err->code), err->message);
+		fail_call(c, criapi_status_from_error(err->code), err->message);
+		return;
+	}
+	if (criapi_validate_request(req, &err) < 0) {
+		crisp_proto_free(req);
+		fail_call(c, criapi_status_from_error(err->code), err->message);
 		return;
 	}
 
-	CriapiCall call = { .request = req, .deadline_ms = deadline_to_ms(c->deadline) };
-	ProtobufCMessage *resp = NULL;
-	int r = m->handler(&call, &resp, &err);
+	CriapiCall call = {
+		.request = req,
+		.deadline_ms = deadline_to_ms(c->deadline),
+		.route = m->impl.route,
+	};
+	if (m->streaming)
+		run_stream(c, &call, &m->impl);
+	else
+		run_unary(c, &call, &m->impl);
 	crisp_proto_free(req);
-	if (r < 0 || !resp) {
-		if (!err)
-			crisp_error_set(&err, CRISP_ERR_INTERNAL, EIO, "%s failed", m->name);
-		log_debug("%s: %s: %s", m->path, crisp_error_code_name(err->code), err->message);
-		criapi_response_free(resp);
-		finish(c, criapi_status_from_error(err->code), err->message);
-		return;
-	}
-
-	size_t len;
-	_cleanup_free_ uint8_t *buf = crisp_proto_pack(resp, &len);
-	criapi_response_free(resp);
-	if (len > CRIAPI_MAX_MESSAGE) {
-		finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "the answer exceeds 16 MiB");
-		return;
-	}
-	grpc_slice out = grpc_slice_from_copied_buffer((const char *)buf, len);
-	c->response = grpc_raw_byte_buffer_create(&out, 1);
-	grpc_slice_unref(out);
-	finish(c, GRPC_STATUS_OK, NULL);
 }
 
 static void *worker_main(void *arg)
@@ -273,6 +508,7 @@ static void *worker_main(void *arg)
 			s->tail = NULL;
 		pthread_mutex_unlock(&s->lock);
 		run_call(c);
+		call_unref(c); /* the worker's reference */
 	}
 }
 
@@ -289,6 +525,57 @@ static void enqueue(CriapiServer *s, Call *c)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* A stream is open from its arrival: metadata goes out, and we learn of its end. */
+static void open_stream(Call *c)
+{
+	grpc_op ops[2];
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	ops[1].data.recv_close_on_server.cancelled = &c->cancelled;
+	start_batch(c, ops, 2, &c->open_tag);
+}
+
+static void stream_closed(Call *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->closed = true;
+	void (*fn)(CriapiStream *, void *) = c->on_close;
+	void *ud = c->on_close_userdata;
+	c->on_close = NULL;
+	pthread_mutex_unlock(&c->lock);
+	if (fn)
+		fn((CriapiStream *)c, ud);
+}
+
+static void stream_sent(Call *c, bool ok)
+{
+	pthread_mutex_lock(&c->lock);
+	grpc_byte_buffer_destroy(c->in_flight);
+	c->in_flight = NULL;
+	if (!ok)
+		c->closed = true;
+	else
+		stream_pump_locked(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void arrived(CriapiServer *s, Call *c)
+{
+	if (!atomic_load(&s->shutting_down))
+		post_request(s, c->method);
+	if (!c->method) {
+		_cleanup_free_ char *path = grpc_slice_to_c_string(c->details.method);
+		_cleanup_free_ char *msg = xasprintf("unknown method %s", path ? path : "?");
+		finish_unary(c, GRPC_STATUS_UNIMPLEMENTED, msg);
+		call_unref(c);
+		return;
+	}
+	if (c->method->streaming)
+		open_stream(c);
+	enqueue(s, c); /* the arrival's reference becomes the worker's */
+}
+
 static void *cq_main(void *arg)
 {
 	CriapiServer *s = arg;
@@ -300,35 +587,31 @@ static void *cq_main(void *arg)
 			return NULL;
 		if (ev.type != GRPC_OP_COMPLETE)
 			continue;
-		Call *c = ev.tag;
-		switch (c->state) {
-		case CALL_SHUTDOWN:
-			free(c);
+		Tag *t = ev.tag;
+		Call *c = t->call;
+		switch (t->kind) {
+		case TAG_SHUTDOWN:
 			pthread_mutex_lock(&s->lock);
 			s->shutdown_done = true;
 			pthread_cond_broadcast(&s->cond);
 			pthread_mutex_unlock(&s->lock);
 			break;
-		case CALL_FINISHING:
-			call_free(c);
+		case TAG_REQUESTED:
+			if (ev.success)
+				arrived(s, c);
+			else
+				call_unref(c); /* cancelled by shutdown before any client came */
 			break;
-		case CALL_REQUESTED:
-			if (!ev.success) {
-				/* Cancelled by shutdown before any client came. */
-				call_free(c);
-				break;
-			}
-			if (!atomic_load(&s->shutting_down))
-				post_request(s, c->method);
-			if (c->method) {
-				enqueue(s, c);
-			} else {
-				_cleanup_free_ char *path =
-					grpc_slice_to_c_string(c->details.method);
-				_cleanup_free_ char *msg =
-					xasprintf("unknown method %s", path ? path : "?");
-				finish(c, GRPC_STATUS_UNIMPLEMENTED, msg);
-			}
+		case TAG_STREAM_OPEN:
+			stream_closed(c);
+			call_unref(c);
+			break;
+		case TAG_STREAM_SENT:
+			stream_sent(c, ev.success);
+			call_unref(c);
+			break;
+		case TAG_UNARY_DONE:
+			call_unref(c);
 			break;
 		}
 	}
@@ -363,16 +646,20 @@ static void *accept_main(void *arg)
 	return NULL;
 }
 
-static void add_service_methods(CriapiServer *s, const ProtobufCServiceDescriptor *svc)
+static void add_service_methods(CriapiServer *s, const ProtobufCServiceDescriptor *svc,
+				const char *const *streaming)
 {
 	s->methods = xrealloc(s->methods, (s->n_methods + svc->n_methods) * sizeof(Method));
 	for (unsigned i = 0; i < svc->n_methods; i++) {
 		Method *m = &s->methods[s->n_methods++];
-		m->service = svc->name;
+		memset(m, 0, sizeof(*m));
 		m->name = svc->methods[i].name;
 		m->path = xasprintf("/%s/%s", svc->name, svc->methods[i].name);
 		m->input = svc->methods[i].input;
-		m->handler = criapi_find_handler(svc->name, svc->methods[i].name);
+		/* protoc-c drops the `stream` keyword, so the list of streams is ours. */
+		for (const char *const *n = streaming; *n; n++)
+			m->streaming |= strcmp(*n, m->name) == 0;
+		m->known = criapi_method_lookup(svc->name, m->name, m->streaming, &m->impl);
 		m->registered = grpc_server_register_method(
 			s->server, m->path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 	}
@@ -380,6 +667,12 @@ static void add_service_methods(CriapiServer *s, const ProtobufCServiceDescripto
 
 int criapi_server_start(int listen_fd, unsigned n_workers, CriapiServer **ret, CrispError **err)
 {
+	static const char *const streaming[] = {
+		"GetContainerEvents",	 "StreamPodSandboxes",
+		"StreamContainers",	 "StreamContainerStats",
+		"StreamPodSandboxStats", "StreamPodSandboxMetrics",
+		"StreamImages",		 NULL,
+	};
 	CriapiServer *s = xcalloc(1, sizeof(*s));
 	int r;
 
@@ -406,8 +699,8 @@ int criapi_server_start(int listen_fd, unsigned n_workers, CriapiServer **ret, C
 	s->cq = grpc_completion_queue_create_for_next(NULL);
 	s->server = grpc_server_create(&cargs, NULL);
 	grpc_server_register_completion_queue(s->server, s->cq, NULL);
-	add_service_methods(s, &runtime__v1__runtime_service__descriptor);
-	add_service_methods(s, &runtime__v1__image_service__descriptor);
+	add_service_methods(s, &runtime__v1__runtime_service__descriptor, streaming);
+	add_service_methods(s, &runtime__v1__image_service__descriptor, streaming);
 	grpc_server_start(s->server);
 
 	for (size_t i = 0; i < s->n_methods; i++)
@@ -436,16 +729,18 @@ void criapi_server_stop(CriapiServer *s)
 
 	if (!s)
 		return;
-	/* No new connections, then no new calls, then cancel what is open:
-	 * open streams would otherwise hold the shutdown forever. */
+	/* No new connections, then no new calls; subscriptions get a status, and
+	 * whatever is still open is cancelled: open streams would otherwise hold
+	 * the shutdown forever. */
 	ssize_t _unused_ w = write(s->stop_fd, &one, sizeof(one));
 	pthread_join(s->accept_thread, NULL);
 
 	atomic_store(&s->shutting_down, true);
-	Call *tag = xcalloc(1, sizeof(*tag));
-	tag->state = CALL_SHUTDOWN;
-	grpc_server_shutdown_and_notify(s->server, s->cq, tag);
+	criapi_events_close_all();
+	grpc_server_shutdown_and_notify(s->server, s->cq, &shutdown_tag);
 	grpc_server_cancel_all_calls(s->server);
+	/* Deferred answers complete now, while the completion queue still runs. */
+	criapi_backends_stop();
 
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
@@ -454,11 +749,11 @@ void criapi_server_stop(CriapiServer *s)
 	for (unsigned i = 0; i < s->n_workers; i++)
 		pthread_join(s->workers[i], NULL);
 
-	/* Calls still queued were never answered: cancelled above, free them. */
+	/* Calls still queued were never answered: cancelled above, drop them. */
 	while (s->head) {
 		Call *c = s->head;
 		s->head = c->next;
-		call_free(c);
+		call_unref(c);
 	}
 
 	pthread_mutex_lock(&s->lock);
@@ -476,5 +771,7 @@ void criapi_server_stop(CriapiServer *s)
 	free(s->workers);
 	safe_close(s->listen_fd);
 	safe_close(s->stop_fd);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
 	free(s);
 }

@@ -12,6 +12,7 @@ int main(int argc, char **argv)
 {
 	static const CrispBackendSpec spec = {
 		.name = "crisp-sandboxd",
+		.backend = CRISP__BACKEND__BACKEND_SANDBOXD,
 		.profile = &sandboxd_profile,
 		.root_subdir = "sandbox",
 		.db_name = "sandbox.db",

@@ -86,8 +86,11 @@ class Suite:
         self.socket = os.path.join(self.state, "crisp.sock")
         self.log_path = os.path.join(tmp, "crisp.log")
         self.config = os.path.join(tmp, "crisp.conf")
+        self.cni_dir = os.path.join(tmp, "cni")
+        os.makedirs(self.cni_dir)
         with open(self.config, "w") as f:
-            f.write(config_text or "[crisp]\nlog_level = \"debug\"\n")
+            f.write(config_text or ("[crisp]\nlog_level = \"debug\"\n"
+                                    f"[cni]\nconf_dir = \"{self.cni_dir}\"\n"))
         self.args = [os.path.join(BIN, "crisp"), "run", "--config", self.config,
                      "--root", self.root, "--state", self.state, *extra_args]
         self.proc = None

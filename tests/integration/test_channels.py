@@ -49,28 +49,31 @@ def activated():
         subprocess.run(["rm", "-rf", tmp])
 
 
+# Runs in a child started with the target uid; hands the connected socket back.
+CONNECT_CHILD = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+back = socket.socket(fileno=int(sys.argv[2]))
+socket.send_fds(back, [b"x"], [s.fileno()])
+"""
+
+
 def connect_as(path, uid):
-    """A channel opened by a child running as uid (SO_PEERCRED sees that uid)."""
+    """A channel opened by a process running as uid (SO_PEERCRED sees that uid).
+
+    A new interpreter rather than os.fork(): forking a process that runs gRPC
+    threads is not safe."""
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            parent.close()
-            os.setgid(uid if uid else 0)
-            os.setuid(uid)
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            s.connect(path)
-            socket.send_fds(child, [b"x"], [s.fileno()])
-            code = 0
-        finally:
-            os._exit(code)
+    proc = subprocess.run(["/usr/bin/python3", "-c", CONNECT_CHILD, path, str(child.fileno())],
+                          pass_fds=[child.fileno()], user=uid, group=uid if uid else 0,
+                          extra_groups=[], timeout=10, capture_output=True)
     child.close()
+    assert proc.returncode == 0, proc.stderr
     parent.settimeout(10)
-    msg, fds, _, _ = socket.recv_fds(parent, 1, 1)
-    _, status = os.waitpid(pid, 0)
+    _, fds, _, _ = socket.recv_fds(parent, 1, 1)
     parent.close()
-    assert status == 0 and fds, f"connecting to {path} as uid {uid} failed"
+    assert fds, f"connecting to {path} as uid {uid} failed"
     return Channel(socket.socket(fileno=fds[0]))
 
 

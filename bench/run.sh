@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Benchmarks criapi against a real suite, started as the integration fixture
+# starts one (tests/integration/conftest.py): `crisp run --config F --root R
+# --state S` in a temporary folder, ready when the log says "ready: serving CRI".
+#
+# Usage (as root): bench/run.sh [BUILD_DIR]      BUILD_DIR defaults to build-bench
+# Environment: N1 (default 20000), N16 (default 100000), WARMUP (default 5000),
+#              EXTRA=1 also measures, to split where the time goes:
+#              - bench/grpc_echo, criapi's server shape answering Version with no
+#                crisp code: on its completion-queue thread (the gRPC C core
+#                floor) and through 16 workers (criapi's handoff);
+#              - criapi answering an unknown method UNIMPLEMENTED (never leaves its
+#                completion-queue thread) and ListContainers UNIMPLEMENTED (from a
+#                worker).
+# Another process busy on the machine skews everything: the load average and
+# the busiest processes are printed before the runs.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$top/build-bench}
+case $build in /*) ;; *) build=$top/$build ;; esac
+N1=${N1:-20000}
+N16=${N16:-100000}
+WARMUP=${WARMUP:-5000}
+EXTRA=${EXTRA:-0}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "run.sh: run as root (the suite's backends need it)" >&2
+	exit 1
+fi
+if [ ! -x "$build/bin/cri_bench" ] || [ ! -x "$build/bin/crisp" ]; then
+	echo "== building into $build"
+	bash "$top/scripts/build.sh" "$build"
+fi
+bash "$top/scripts/ensure-user.sh"
+
+bin=$build/bin
+tmp=$(mktemp -d /tmp/crisp-bench-XXXXXX)
+sock=$tmp/state/crisp.sock
+log=$tmp/crisp.log
+suite_pid=
+echo_pids=()
+
+# stop PID NAME: SIGTERM to a process this script started, then wait for it.
+stop() {
+	local pid=$1 name=$2
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid"
+	for _ in $(seq 300); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "run.sh: $name ($pid) did not stop on SIGTERM" >&2
+		return 1
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+# Only what this script started is stopped, by pid; the supervisor stops its
+# own daemons on SIGTERM.
+cleanup() {
+	local rc=$?
+	for p in "${echo_pids[@]}"; do
+		stop "$p" grpc_echo || rc=1
+	done
+	if [ -n "$suite_pid" ]; then
+		stop "$suite_pid" crisp || rc=1
+	fi
+	rm -rf "$tmp"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+printf '[crisp]\nlog_level = "debug"\n' >"$tmp/crisp.conf"
+start_cmd=("$bin/crisp" run --config "$tmp/crisp.conf" --root "$tmp/root" --state "$tmp/state")
+env -u NOTIFY_SOCKET -u LISTEN_FDS "${start_cmd[@]}" >"$log" 2>&1 </dev/null &
+suite_pid=$!
+
+for _ in $(seq 200); do
+	grep -q "ready: serving CRI" "$log" && break
+	if ! kill -0 "$suite_pid" 2>/dev/null; then
+		echo "run.sh: crisp exited before it was ready:" >&2
+		cat "$log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+if ! grep -q "ready: serving CRI" "$log"; then
+	echo "run.sh: crisp not ready after 20 s:" >&2
+	cat "$log" >&2
+	exit 1
+fi
+
+# criapi's pid, for its CPU time per call (utime+stime from /proc, in ticks).
+# Found as the supervisor's child named crisp-criapi, from /proc (no ps needed).
+criapi_pid=
+for _ in $(seq 50); do
+	for st in /proc/[0-9]*/stat; do
+		read -r line <"$st" 2>/dev/null || continue
+		rest=${line##*) }
+		comm=${line#*(}
+		comm=${comm%)*}
+		set -- $rest
+		if [ "$2" = "$suite_pid" ] && [ "$comm" = crisp-criapi ]; then
+			criapi_pid=${line%% *}
+		fi
+	done
+	[ -n "$criapi_pid" ] && break
+	sleep 0.1
+done
+# The server measured by run(): criapi, or a grpc_echo.
+server_pid=$criapi_pid
+server_ticks() {
+	[ -n "$server_pid" ] || { echo 0; return; }
+	# Fields after the ")" of comm: utime is the 12th, stime the 13th.
+	awk '{ sub(/.*\) /, ""); print $12 + $13 }' /proc/"$server_pid"/stat
+}
+hz=$(getconf CLK_TCK)
+
+echo "== machine"
+echo "nproc:   $(nproc)"
+echo "cpu:     $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo "kernel:  $(uname -sr)"
+echo "gRPC:    $(dpkg-query -W -f '${Version}' libgrpc-dev 2>/dev/null || echo '?') (libgrpc_unsecure $(pkg-config --modversion grpc_unsecure 2>/dev/null || echo '?'))"
+btype=$(grep -m1 '^CMAKE_BUILD_TYPE:' "$build/CMakeCache.txt" | cut -d= -f2)
+echo "build:   $build (${btype:-RelWithDebInfo, the CMakeLists default})"
+echo "suite:   ${start_cmd[*]} (pid $suite_pid, criapi pid ${criapi_pid:-?})"
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
+echo "busiest processes (%CPU over their lifetime):"
+ps -eo pid,pcpu,etime,comm --sort=-pcpu 2>/dev/null | sed -n '2,6p' | sed 's/^/   /' || true
+echo
+
+# run LABEL cri_bench-args...: prints the command, the bench's report and
+# criapi's CPU per call; stops the script if the bench fails.
+results=()
+run() {
+	local label=$1
+	shift
+	local cmd=("$bin/cri_bench" --socket "$sock" "$@")
+	echo "== $label (load $(cut -d' ' -f1 /proc/loadavg))"
+	echo "\$ ${cmd[*]}"
+	local t0 t1 out
+	t0=$(server_ticks)
+	if ! out=$("${cmd[@]}"); then
+		echo "$out"
+		echo "run.sh: $label failed" >&2
+		exit 1
+	fi
+	t1=$(server_ticks)
+	echo "$out"
+	local line n
+	line=$(grep '^RESULT ' <<<"$out")
+	n=$(sed 's/.* requests=\([0-9]*\).*/\1/' <<<"$line")
+	if [ -n "$server_pid" ] && [ "$n" -gt 0 ]; then
+		echo "server_cpu  $(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$n" \
+			'BEGIN { printf "%.1f", d * 1e6 / hz / n }') us/call ($(cat /proc/"$server_pid"/comm), user+sys, warmup calls included)"
+	fi
+	results+=("$label|$line")
+	echo
+}
+
+version=/runtime.v1.RuntimeService/Version
+run "warmup (Version, concurrency 16, not reported)" --method "$version" \
+	--requests "$WARMUP" --concurrency 16 --warmup 0 --quiet
+run "Version, concurrency 1" --method "$version" --requests "$N1" --concurrency 1 --warmup 1000
+run "Version, concurrency 16" --method "$version" --requests "$N16" --concurrency 16 --warmup 1000
+if [ "$EXTRA" = 1 ]; then
+	for c in 1 16; do
+		n=$N1
+		[ "$c" = 1 ] || n=$N16
+		run "criapi: unknown method, UNIMPLEMENTED on the CQ thread, concurrency $c" \
+			--method /runtime.v1.RuntimeService/NoSuchMethod \
+			--expect-status UNIMPLEMENTED --requests "$n" --concurrency "$c" --warmup 1000
+		run "criapi: ListContainers, UNIMPLEMENTED from a worker, concurrency $c" \
+			--method /runtime.v1.RuntimeService/ListContainers \
+			--expect-status UNIMPLEMENTED --requests "$n" --concurrency "$c" --warmup 1000
+	done
+
+	# The same client against grpc_echo: gRPC C core alone, then with the handoff.
+	for w in 0 16; do
+		esock=$tmp/echo-$w.sock
+		"$bin/grpc_echo" --socket "$esock" --workers "$w" >"$tmp/echo-$w.log" 2>&1 </dev/null &
+		echo_pids+=($!)
+		server_pid=$!
+		for _ in $(seq 100); do
+			grep -q serving "$tmp/echo-$w.log" && break
+			sleep 0.05
+		done
+		echo "\$ $bin/grpc_echo --socket $esock --workers $w   (pid $server_pid)"
+		sock=$esock
+		where="on its CQ thread"
+		[ "$w" = 0 ] || where="through $w workers"
+		run "grpc_echo: Version $where, concurrency 1" --method "$version" \
+			--requests "$N1" --concurrency 1 --warmup 1000
+		run "grpc_echo: Version $where, concurrency 16" --method "$version" \
+			--requests "$N16" --concurrency 16 --warmup 1000
+		stop "$server_pid" grpc_echo
+		echo_pids=()
+	done
+fi
+
+echo "== summary"
+printf '%-72s %9s %9s %9s %10s\n' "run" "p50 us" "p99 us" "max us" "calls/s"
+for r in "${results[@]:1}"; do
+	label=${r%%|*}
+	line=${r#*|}
+	get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+	printf '%-72s %9s %9s %9s %10s\n' "$label" "$(get p50_us)" "$(get p99_us)" \
+		"$(get max_us)" "$(get calls_per_s)"
+done
