@@ -95,6 +95,8 @@ class Suite:
                      "--root", self.root, "--state", self.state, *extra_args]
         self.proc = None
         self.all_pids = set()
+        # Tests that make daemons try forbidden syscalls set this.
+        self.expect_seccomp_refusals = False
 
     def start(self, wait_ready=True):
         env = dict(os.environ)
@@ -178,6 +180,10 @@ def suite_factory():
     for s in suites:
         s.stop()
         assert not s.leftovers(), f"processes left behind: {s.leftovers()}"
+        log = s.read_log() if os.path.exists(s.log_path) else ""
+        # Every syscall a daemon makes in normal operation is in its allowlist.
+        refused = [line for line in log.splitlines() if "seccomp: refused" in line]
+        assert s.expect_seccomp_refusals or not refused, refused[:5]
         subprocess.run(["rm", "-rf", s.tmp], check=False)
 
 
