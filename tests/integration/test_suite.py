@@ -229,3 +229,29 @@ def test_security_doc_matches_the_built_profiles():
         assert sorted(prof["capabilities"]) == sorted(matrix[name]["caps"]), name
         assert prof["unprivileged"] == (matrix[name]["user"] == "crisp"), name
         assert prof["syscalls"] == rows[name], (name, prof["syscalls"], rows[name])
+
+
+def test_ready_is_notified_to_systemd_after_every_handshake(suite_factory):
+    """Under systemd, READY=1 goes out once criapi serves and reached every backend."""
+    import socket as so
+    s = suite_factory()
+    path = os.path.join(s.tmp, "notify")
+    sock = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(20)
+    env = dict(os.environ, NOTIFY_SOCKET=path)
+    s.log = open(s.log_path, "ab")
+    s.proc = subprocess.Popen(s.args, stdout=s.log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, env=env)
+    messages = []
+    while not any(m.startswith("READY=1") for m in messages):
+        messages.append(sock.recv(4096).decode())
+    log = s.read_log()
+    for d in DAEMONS[1:]:
+        assert f"connected to {d}" in log
+    assert "serving CRI on" in log
+    # Only the supervisor speaks to systemd: the daemons do not inherit NOTIFY_SOCKET.
+    for pid in s.daemon_pids().values():
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            assert b"NOTIFY_SOCKET=" not in f.read()
+    sock.close()
