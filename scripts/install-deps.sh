@@ -20,7 +20,7 @@ run_pkgs=(
 test_pkgs=(
 	libcmocka-dev clang-format
 	python3-grpcio python3-grpc-tools python3-pytest python3-protobuf
-	docker-registry skopeo busybox-static
+	docker-registry skopeo busybox-static zstd apache2-utils openssl
 )
 
 pkgs=("${build_pkgs[@]}" "${run_pkgs[@]}")

@@ -184,6 +184,9 @@ def suite_factory():
         # Every syscall a daemon makes in normal operation is in its allowlist.
         refused = [line for line in log.splitlines() if "seccomp: refused" in line]
         assert s.expect_seccomp_refusals or not refused, refused[:5]
+        # Sanitizer builds (-DENABLE_ASAN/UBSAN) report into the same log.
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            assert marker not in log, log[log.index(marker) - 200:][:3000]
         subprocess.run(["rm", "-rf", s.tmp], check=False)
 
 
