@@ -198,24 +198,29 @@ static void *reader_main(void *arg)
 		}
 
 		pthread_mutex_lock(&c->lock);
-		Pending *p = c->pending;
+		Pending *p = c->pending, *async_done = NULL;
 		while (p && !(p->id == m.request_id && p->channel == ch))
 			p = p->next;
 		if (p && !p->done) {
 			p->answer = m;
 			p->done = true;
-			if (p->async)
+			if (p->async) {
 				unlink_pending_locked(c, p);
-			else
+				async_done = p;
+			} else {
 				pthread_cond_broadcast(&c->cond);
+			}
 		} else {
 			/* The caller gave up (deadline) before the answer came. */
 			crisp_ipc_message_done(&m);
-			p = NULL;
 		}
 		pthread_mutex_unlock(&c->lock);
-		if (p && p->async)
-			complete_async(c, p);
+		/*
+		 * Decided under the lock: a synchronous call's Pending lives on its
+		 * caller's stack, which may be gone once the lock is released.
+		 */
+		if (async_done)
+			complete_async(c, async_done);
 	}
 	channel_unref(ch);
 	client_unref(c);
@@ -494,7 +499,13 @@ int crisp_ipc_client_call_async(CrispIpcClient *c, uint16_t type, const Protobuf
 	p->next = c->pending;
 	c->pending = p;
 	pthread_cond_signal(&c->timer_cond);
-	Channel *ch = p->channel;
+	/*
+	 * Our own reference for the send: once the lock is released p can be
+	 * completed (deadline, attach, shutdown) and its reference dropped, and
+	 * with the reader's and the client's gone too the channel would be freed
+	 * and its fd closed (and maybe reused) under crisp_ipc_send.
+	 */
+	Channel *ch = channel_ref(p->channel);
 	uint64_t id = p->id;
 	pthread_mutex_unlock(&c->lock);
 
@@ -520,6 +531,7 @@ int crisp_ipc_client_call_async(CrispIpcClient *c, uint16_t type, const Protobuf
 		if (still_ours)
 			complete_async(c, p);
 	}
+	channel_unref(ch);
 	return 0;
 }
 

@@ -55,11 +55,13 @@ int crisp_ipc_client_call(CrispIpcClient *c, uint16_t type, const ProtobufCMessa
 			  CrispError **err);
 
 /*
- * Receives an asynchronous call's outcome, on the client's reader or
- * deadline thread: either answer (owned by the callback; free with
- * crisp_proto_free) with its fds (owned too), or err (borrowed) when the
- * peer failed the call, the channel died or the deadline passed.  It must
- * not block.
+ * Receives an asynchronous call's outcome: either answer (owned by the
+ * callback; free with crisp_proto_free) with its fds (owned too), or err
+ * (borrowed) when the peer failed the call, the channel died or the
+ * deadline passed.  It runs on the client's reader or deadline thread, or
+ * on the thread that failed the call: inside crisp_ipc_client_call_async
+ * itself when the send fails, or inside attach, shutdown or free.  So it
+ * must not block, nor take a lock its caller may hold.
  */
 typedef void (*CrispIpcCallback)(void *userdata, ProtobufCMessage *answer, int *fds, size_t n_fds,
 				 CrispError *err);

@@ -18,7 +18,7 @@ case $seconds in
 	exit 2
 	;;
 esac
-fuzzers=(ipc_recv proto_unpack config)
+fuzzers=(ipc_recv proto_unpack config manifest)
 build=$top/build-fuzz
 
 missing=()

@@ -55,6 +55,53 @@ void th_sleep_ms(unsigned ms)
 		;
 }
 
+void th_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+
+	assert_int_equal(pthread_condattr_init(&ca), 0);
+	assert_int_equal(pthread_condattr_setclock(&ca, CLOCK_MONOTONIC), 0);
+	assert_int_equal(pthread_cond_init(cond, &ca), 0);
+	pthread_condattr_destroy(&ca);
+}
+
+bool th_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t until_ms)
+{
+	int64_t left = until_ms - th_now_ms();
+	struct timespec ts;
+
+	if (left <= 0)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += left / 1000;
+	ts.tv_nsec += (long)(left % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(cond, lock, &ts);
+	return true;
+}
+
+void th_join(pthread_t thread, int timeout_ms)
+{
+	struct timespec ts;
+	int r;
+
+	/* pthread_timedjoin_np measures against CLOCK_REALTIME. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	r = pthread_timedjoin_np(thread, NULL, &ts);
+	if (r == ETIMEDOUT)
+		fail_msg("a thread did not end within %d ms", timeout_ms);
+	assert_int_equal(r, 0);
+}
+
 void th_wait_readable(int fd, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "error.h"
@@ -51,6 +52,14 @@ bool th_same_file(int a, int b);
 
 int64_t th_now_ms(void);
 void th_sleep_ms(unsigned ms);
+
+/* A condition variable on CLOCK_MONOTONIC, the clock of th_now_ms(). */
+void th_cond_init(pthread_cond_t *cond);
+/* Waits on cond (initialised by th_cond_init) until woken; false once th_now_ms() >= until_ms. */
+bool th_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t until_ms);
+
+/* pthread_join that fails the test instead of waiting past timeout_ms. */
+void th_join(pthread_t thread, int timeout_ms);
 
 /* Waits until fd is readable (or hung up); fails the test after timeout_ms. */
 void th_wait_readable(int fd, int timeout_ms);
