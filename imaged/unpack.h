@@ -72,9 +72,11 @@
  * or malformed entry is CRISP_ERR_INVALID; both messages name the entry:
  *   layer entry "../../etc/passwd": ".." is not allowed in image layers
  *
- * Needs Linux >= 5.6 (openat2) and a file system with user xattrs for
- * opaque directories.  Not thread-safe per call; separate calls on separate
- * directories may run in parallel.
+ * docs/IMAGES.md ("Layer unpacking") repeats these rules for users.
+ *
+ * Needs a file system with user xattrs for opaque directories (overlayfs
+ * with userxattr needs Linux >= 5.11 anyway).  One call uses one thread;
+ * separate calls on separate directories may run in parallel.
  */
 #ifndef CRISP_IMAGED_UNPACK_H
 #define CRISP_IMAGED_UNPACK_H
