@@ -20,24 +20,6 @@ static void usage(const char *name)
 	       name);
 }
 
-static int record_version(CrispBackend *b, CrispError **err)
-{
-	sqlite3_stmt *st = NULL;
-	int r = sqlite3_prepare_v2(b->db,
-				   "INSERT INTO meta(key, value) VALUES('last_started_by', ?1) "
-				   "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-				   -1, &st, NULL);
-	if (r == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, CRISP_VERSION, -1, SQLITE_STATIC);
-		r = sqlite3_step(st);
-	}
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return crisp_error_set(err, CRISP_ERR_INTERNAL, EIO, "%s: recording version: %s",
-				       b->dir, sqlite3_errmsg(b->db));
-	return 0;
-}
-
 int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv)
 {
 	_cleanup_error_ CrispError *err = NULL;
@@ -116,7 +98,7 @@ int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv)
 		_cleanup_free_ char *path = xasprintf("%s/%s", b.dir, spec->db_name);
 		r = crisp_db_open(path, spec->migrations, spec->n_migrations, &b.db, &err);
 		if (r == 0)
-			r = record_version(&b, &err);
+			r = crisp_db_meta_set(b.db, "last_started_by", CRISP_VERSION, &err);
 		if (r < 0) {
 			log_error("%s", err->message);
 			return 1;

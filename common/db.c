@@ -19,6 +19,25 @@ int crisp_db_exec(sqlite3 *db, const char *sql, CrispError **err)
 	return 0;
 }
 
+int crisp_db_meta_set(sqlite3 *db, const char *key, const char *value, CrispError **err)
+{
+	sqlite3_stmt *st = NULL;
+	int r = sqlite3_prepare_v2(db,
+				   "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+				   "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+				   -1, &st, NULL);
+	if (r == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+		r = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return crisp_error_set(err, CRISP_ERR_INTERNAL, EIO, "%s: setting %s: %s",
+				       sqlite3_db_filename(db, "main"), key, sqlite3_errmsg(db));
+	return 0;
+}
+
 int crisp_db_schema_version(sqlite3 *db, int *ret, CrispError **err)
 {
 	sqlite3_stmt *st = NULL;

@@ -25,6 +25,11 @@ void crisp_db_close(sqlite3 *db);
 
 /* Runs statements with no results; the error names the database and statement. */
 int crisp_db_exec(sqlite3 *db, const char *sql, CrispError **err);
+/*
+ * Sets key to value in the daemon's `meta` table (CRISP_DB_MIGRATION_META),
+ * replacing an earlier value.
+ */
+int crisp_db_meta_set(sqlite3 *db, const char *key, const char *value, CrispError **err);
 /* Reads PRAGMA user_version. */
 int crisp_db_schema_version(sqlite3 *db, int *ret, CrispError **err);
 

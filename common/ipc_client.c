@@ -62,6 +62,20 @@ int64_t crisp_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Waits on cond (a CLOCK_MONOTONIC condition variable) for at most ms milliseconds. */
+static void cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(cond, lock, &ts);
+}
+
 static Channel *channel_ref(Channel *ch)
 {
 	atomic_fetch_add(&ch->refs, 1);
@@ -379,15 +393,7 @@ int crisp_ipc_client_call(CrispIpcClient *c, uint16_t type, const ProtobufCMessa
 			int64_t left = deadline_ms - crisp_now_ms();
 			if (left <= 0)
 				break;
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += left / 1000;
-			ts.tv_nsec += (left % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+			cond_wait_ms(&c->cond, &c->lock, left);
 		} else {
 			pthread_cond_wait(&c->cond, &c->lock);
 		}
@@ -443,16 +449,7 @@ static void *timer_main(void *arg)
 			continue;
 		}
 		if (next) {
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			int64_t left = next - now;
-			ts.tv_sec += left / 1000;
-			ts.tv_nsec += (left % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&c->timer_cond, &c->lock, &ts);
+			cond_wait_ms(&c->timer_cond, &c->lock, next - now);
 		} else {
 			pthread_cond_wait(&c->timer_cond, &c->lock);
 		}

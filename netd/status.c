@@ -156,19 +156,9 @@ int netd_set_pod_cidr(CrispRequest *req, void *userdata, CrispError **err)
 	}
 
 	/* Kept for the CNI layer, which hands it to IPAM as the pod range. */
-	sqlite3_stmt *st = NULL;
-	int r = sqlite3_prepare_v2(b->db,
-				   "INSERT INTO meta(key, value) VALUES('pod_cidr', ?1) "
-				   "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-				   -1, &st, NULL);
-	if (r == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, joined, -1, SQLITE_STATIC);
-		r = sqlite3_step(st);
-	}
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return crisp_error_set(err, CRISP_ERR_INTERNAL, EIO, "storing the pod CIDR: %s",
-				       sqlite3_errmsg(b->db));
+	int r = crisp_db_meta_set(b->db, "pod_cidr", joined, err);
+	if (r < 0)
+		return crisp_error_wrap(err, "storing the pod CIDR");
 
 	Crisp__PodCidrReply a = CRISP__POD_CIDR_REPLY__INIT;
 	return crisp_reply(req, CRISP_MSG_NETD_POD_CIDR_ANS, &a.base, NULL, 0);
