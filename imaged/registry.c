@@ -4,6 +4,7 @@
 #include "registry.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -97,16 +98,23 @@ static int set_string(char **dst, const char *s)
 	return 0;
 }
 
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+
+static void curl_init_once(void)
+{
+	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 int crisp_registry_client_new(const CrispConfig *config, const CrispRegistryAuth *auth,
 			      CrispRegistryClient **ret, CrispError **err)
 {
-	static bool curl_ready;
-	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			return crisp_error_set(err, CRISP_ERR_INTERNAL, EIO,
-					       "cannot initialise libcurl");
-		curl_ready = true;
-	}
+	/* Clients are made on worker threads; libcurl's global init must run once. */
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_result != CURLE_OK)
+		return crisp_error_set(err, CRISP_ERR_INTERNAL, EIO,
+				       "cannot initialise libcurl: %s",
+				       curl_easy_strerror(curl_init_result));
 	if (auth && auth->registry_token) {
 		_cleanup_free_ char *t = strdup_safe_header(auth->registry_token);
 		if (!t)
