@@ -91,6 +91,7 @@ typedef struct CriapiMethod {
 	CriapiUnaryHandler unary;   /* unary methods */
 	CriapiStreamHandler stream; /* server-streaming methods */
 	const CrispCriRoute *route; /* forwarded calls (also the List call behind a Stream* call) */
+	bool on_cq_thread;	    /* never blocks: answered without a hop to a worker */
 } CriapiMethod;
 
 /*

@@ -111,23 +111,24 @@ typedef struct OwnMethod {
 	CriapiUnaryHandler unary;
 	CriapiStreamHandler stream;
 	const char *list_of; /* Stream* calls: the List method behind it */
+	bool on_cq_thread;   /* the handler only computes: no backend, no lock held long */
 } OwnMethod;
 
 #define RT "runtime.v1.RuntimeService"
 #define IS "runtime.v1.ImageService"
 
 static const OwnMethod own_methods[] = {
-	{ RT, "Version", criapi_rpc_version, NULL, NULL },
-	{ RT, "Status", criapi_rpc_status, NULL, NULL },
-	{ RT, "RuntimeConfig", criapi_rpc_runtime_config, NULL, NULL },
-	{ RT, "UpdateRuntimeConfig", criapi_rpc_update_runtime_config, NULL, NULL },
-	{ RT, "GetContainerEvents", NULL, criapi_events_subscribe, NULL },
-	{ RT, "StreamPodSandboxes", NULL, stream_list, "ListPodSandbox" },
-	{ RT, "StreamContainers", NULL, stream_list, "ListContainers" },
-	{ RT, "StreamContainerStats", NULL, stream_list, "ListContainerStats" },
-	{ RT, "StreamPodSandboxStats", NULL, stream_list, "ListPodSandboxStats" },
-	{ RT, "StreamPodSandboxMetrics", NULL, stream_list, "ListPodSandboxMetrics" },
-	{ IS, "StreamImages", NULL, stream_list, "ListImages" },
+	{ RT, "Version", criapi_rpc_version, NULL, NULL, true },
+	{ RT, "Status", criapi_rpc_status, NULL, NULL, false },
+	{ RT, "RuntimeConfig", criapi_rpc_runtime_config, NULL, NULL, true },
+	{ RT, "UpdateRuntimeConfig", criapi_rpc_update_runtime_config, NULL, NULL, false },
+	{ RT, "GetContainerEvents", NULL, criapi_events_subscribe, NULL, false },
+	{ RT, "StreamPodSandboxes", NULL, stream_list, "ListPodSandbox", false },
+	{ RT, "StreamContainers", NULL, stream_list, "ListContainers", false },
+	{ RT, "StreamContainerStats", NULL, stream_list, "ListContainerStats", false },
+	{ RT, "StreamPodSandboxStats", NULL, stream_list, "ListPodSandboxStats", false },
+	{ RT, "StreamPodSandboxMetrics", NULL, stream_list, "ListPodSandboxMetrics", false },
+	{ IS, "StreamImages", NULL, stream_list, "ListImages", false },
 };
 
 bool criapi_method_lookup(const char *service, const char *method, bool streaming,
@@ -142,6 +143,7 @@ bool criapi_method_lookup(const char *service, const char *method, bool streamin
 			abort(); /* the table and the list of streams disagree */
 		ret->unary = o->unary;
 		ret->stream = o->stream;
+		ret->on_cq_thread = o->on_cq_thread;
 		ret->route = o->list_of ? crisp_cri_route_find(service, o->list_of) : NULL;
 		return true;
 	}

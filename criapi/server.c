@@ -573,6 +573,12 @@ static void arrived(CriapiServer *s, Call *c)
 	}
 	if (c->method->streaming)
 		open_stream(c);
+	if (c->method->impl.on_cq_thread) {
+		/* Waking a worker costs more than these calls themselves (docs/PERFORMANCE.md). */
+		run_call(c);
+		call_unref(c);
+		return;
+	}
 	enqueue(s, c); /* the arrival's reference becomes the worker's */
 }
 
