@@ -443,11 +443,11 @@ static void report(const Bench *b, double client_cpu)
 		       n ? client_cpu * 1e6 / (double)n : 0.0);
 	}
 	/* One line for scripts: key=value, no spaces in values. */
-	printf("RESULT method=%s concurrency=%ld requests=%ld status=%s unexpected=%ld "
+	printf("RESULT method=%s concurrency=%ld requests=%ld total=%ld status=%s unexpected=%ld "
 	       "p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f calls_per_s=%.0f "
 	       "client_cpu_us_per_call=%.1f\n",
-	       o->method, o->concurrency, n, status_name(o->expect), b->n_unexpected, p50, p90, p99,
-	       max, rate, n ? client_cpu * 1e6 / (double)n : 0.0);
+	       o->method, o->concurrency, n, b->finished, status_name(o->expect), b->n_unexpected,
+	       p50, p90, p99, max, rate, n ? client_cpu * 1e6 / (double)n : 0.0);
 }
 
 int main(int argc, char **argv)
