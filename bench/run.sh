@@ -4,6 +4,7 @@
 # --state S` in a temporary folder, ready when the log says "ready: serving CRI".
 #
 # Usage (as root): bench/run.sh [BUILD_DIR]      BUILD_DIR defaults to build-bench
+# Builds first (scripts/build.sh, incremental) unless SKIP_BUILD=1.
 # Environment: N1 (default 20000), N16 (default 100000), WARMUP (default 5000),
 #              EXTRA=1 also measures, to split where the time goes:
 #              - bench/grpc_echo, criapi's server shape answering Version with no
@@ -45,10 +46,17 @@ if [ "$(id -u)" != 0 ]; then
 	echo "run.sh: run as root (the suite's backends need it)" >&2
 	exit 1
 fi
-if [ ! -x "$build/bin/cri_bench" ] || [ ! -x "$build/bin/crisp" ]; then
+# Always (incrementally) built: stale daemons would be measured silently.
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
 	echo "== building into $build"
-	bash "$top/scripts/build.sh" "$build"
+	bash "$top/scripts/build.sh" "$build" >/dev/null
 fi
+for b in crisp cri_bench grpc_echo; do
+	if [ ! -x "$build/bin/$b" ]; then
+		echo "run.sh: $build/bin/$b is missing" >&2
+		exit 1
+	fi
+done
 bash "$top/scripts/ensure-user.sh"
 
 bin=$build/bin
@@ -154,7 +162,7 @@ echo "kernel:  $(uname -sr)"
 echo "gRPC:    $(dpkg-query -W -f '${Version}' libgrpc-dev 2>/dev/null || echo '?') (libgrpc_unsecure $(pkg-config --modversion grpc_unsecure 2>/dev/null || echo '?'))"
 btype=$(grep -m1 '^CMAKE_BUILD_TYPE:' "$build/CMakeCache.txt" | cut -d= -f2)
 echo "build:   $build (${btype:-RelWithDebInfo, the CMakeLists default})"
-echo "suite:   ${server_cpu[*]} ${start_cmd[*]} (pid $suite_pid, criapi pid ${criapi_pid:-?})"
+echo "suite:   ${server_cpu[*]}${server_cpu[*]:+ }${start_cmd[*]} (pid $suite_pid, criapi pid ${criapi_pid:-?})"
 echo "placement: ${PIN:-free, as the scheduler places them}"
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min), $(idle_pct)% idle over 1 s"
 echo "busiest processes (%CPU over their lifetime):"
@@ -232,7 +240,7 @@ if [ "$EXTRA" = 1 ]; then
 			grep -q serving "$tmp/echo-$w.log" && break
 			sleep 0.05
 		done
-		echo "\$ ${server_cpu[*]} $bin/grpc_echo --socket $esock --workers $w   (pid $server_pid)"
+		echo "\$ ${server_cpu[*]}${server_cpu[*]:+ }$bin/grpc_echo --socket $esock --workers $w   (pid $server_pid)"
 		sock=$esock
 		where="on its CQ thread"
 		[ "$w" = 0 ] || where="through $w workers"
