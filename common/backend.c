@@ -119,6 +119,14 @@ int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv)
 		return 1;
 	}
 
+	if (spec->setup) {
+		r = spec->setup(&b, &err);
+		if (r < 0) {
+			log_error("%s", err->message);
+			return 1;
+		}
+	}
+
 	size_t n_handlers;
 	_cleanup_free_ CrispHandler *handlers = crisp_cri_backend_handlers(
 		spec->backend, spec->handlers, spec->n_handlers, &n_handlers);
@@ -133,6 +141,9 @@ int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv)
 		.n_workers = spec->n_workers,
 	};
 	int code = crisp_daemon_run(&cfg);
+
+	if (spec->teardown)
+		spec->teardown(&b);
 
 	crisp_spawn_helper_stop(&b.spawn);
 	crisp_db_close(b.db);

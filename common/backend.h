@@ -23,6 +23,7 @@ typedef struct CrispBackend {
 	char *dir;		/* <root>/<root_subdir>, created 0700 */
 	sqlite3 *db;		/* <dir>/<db_name> */
 	CrispSpawnHelper spawn; /* when spawn_builder is set */
+	void *state;		/* the daemon's own, from spec->setup */
 } CrispBackend;
 
 typedef struct CrispBackendSpec {
@@ -38,15 +39,16 @@ typedef struct CrispBackendSpec {
 	const CrispHandler *handlers;
 	size_t n_handlers;
 	unsigned n_workers;
+	/*
+	 * Optional: run inside the sandbox, before the first channel is served,
+	 * to open the daemon's stores and reconcile them with its database
+	 * (b->state is the daemon's to set).  A failure stops the daemon.
+	 * teardown runs after the last channel closed.
+	 */
+	int (*setup)(CrispBackend *b, CrispError **err);
+	void (*teardown)(CrispBackend *b);
 } CrispBackendSpec;
 
 int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv);
-
-/* The migration every daemon database starts with: a key/value table for facts about the store. */
-#define CRISP_DB_MIGRATION_META                                                                    \
-	{                                                                                          \
-		"metadata table",                                                                  \
-			"CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);"  \
-	}
 
 #endif

@@ -19,6 +19,67 @@ int crisp_db_exec(sqlite3 *db, const char *sql, CrispError **err)
 	return 0;
 }
 
+int crisp_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret, CrispError **err)
+{
+	if (sqlite3_prepare_v2(db, sql, -1, ret, NULL) != SQLITE_OK)
+		return crisp_error_set(err, CRISP_ERR_INTERNAL, EIO, "%s: preparing \"%.60s\": %s",
+				       sqlite3_db_filename(db, "main"), sql, sqlite3_errmsg(db));
+	return 0;
+}
+
+int crisp_db_step(sqlite3_stmt *st, CrispError **err)
+{
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		return 1;
+	if (r == SQLITE_DONE)
+		return 0;
+	sqlite3 *db = sqlite3_db_handle(st);
+	return crisp_error_set(err, CRISP_ERR_INTERNAL, EIO, "%s: \"%.60s\": %s",
+			       sqlite3_db_filename(db, "main"), sqlite3_sql(st),
+			       sqlite3_errmsg(db));
+}
+
+int crisp_db_step_done(sqlite3_stmt *st, CrispError **err)
+{
+	int r = crisp_db_step(st, err);
+	if (r > 0)
+		return crisp_error_set(err, CRISP_ERR_INTERNAL, EIO,
+				       "\"%.60s\" returned rows where none were expected",
+				       sqlite3_sql(st));
+	return r;
+}
+
+void crisp_db_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+char *crisp_db_column_strdup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	return s ? xstrdup((const char *)s) : NULL;
+}
+
+int crisp_db_begin(sqlite3 *db, CrispError **err)
+{
+	return crisp_db_exec(db, "BEGIN IMMEDIATE", err);
+}
+
+int crisp_db_commit(sqlite3 *db, CrispError **err)
+{
+	return crisp_db_exec(db, "COMMIT", err);
+}
+
+void crisp_db_rollback(sqlite3 *db)
+{
+	/* Fails only when no transaction is open, which is then what we want. */
+	(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 int crisp_db_meta_set(sqlite3 *db, const char *key, const char *value, CrispError **err)
 {
 	sqlite3_stmt *st = NULL;

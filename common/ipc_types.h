@@ -40,6 +40,19 @@ enum {
 	 * the types of common/cri_routes.c: imaged 256-287, sandboxd 512-575,
 	 * streamd 1024-1055.  Internal verbs follow each block's CRI range.
 	 */
+	CRISP_MSG_IMAGED_PREPARE_REQ =
+		CRISP_MSG_IMAGED_BASE + 32, /* PrepareContainerSnapshotRequest */
+	CRISP_MSG_IMAGED_PREPARE_ANS =
+		CRISP_MSG_IMAGED_BASE + 33, /* PrepareContainerSnapshotReply */
+	CRISP_MSG_IMAGED_RELEASE_REQ =
+		CRISP_MSG_IMAGED_BASE + 34, /* ReleaseContainerSnapshotRequest */
+	CRISP_MSG_IMAGED_RELEASE_ANS =
+		CRISP_MSG_IMAGED_BASE + 35, /* ReleaseContainerSnapshotReply */
+	CRISP_MSG_IMAGED_LIST_CONTAINERS_REQ =
+		CRISP_MSG_IMAGED_BASE + 36, /* ListContainerSnapshotsRequest */
+	CRISP_MSG_IMAGED_LIST_CONTAINERS_ANS =
+		CRISP_MSG_IMAGED_BASE + 37, /* ListContainerSnapshotsReply */
+
 	CRISP_MSG_NETD_STATUS_REQ = CRISP_MSG_NETD_BASE + 0,   /* Crisp__NetworkStatusRequest */
 	CRISP_MSG_NETD_STATUS_ANS = CRISP_MSG_NETD_BASE + 1,   /* Crisp__NetworkStatusReply */
 	CRISP_MSG_NETD_POD_CIDR_REQ = CRISP_MSG_NETD_BASE + 2, /* Crisp__PodCidrRequest */

@@ -28,6 +28,8 @@ static const char *const imaged_syscalls[] = {
 	CRISP_SYSCALLS_SOCKETS, /* registry client */
 	"mknod",
 	"mknodat",
+	"socketpair", /* libcurl's threaded resolver wakes its caller through one */
+	"syncfs",     /* a snapshot is marked ready only once it is on disk */
 	NULL,
 };
 

@@ -395,12 +395,13 @@ static int curl_failure(CrispRegistryClient *c, const Endpoint *e, CURLcode rc, 
 }
 
 /*
- * GET url (absolute).  authorization: a whole "Authorization: ..." header or
+ * GET url (absolute), or POST form (application/x-www-form-urlencoded) to it
+ * when form is set.  authorization: a whole "Authorization: ..." header or
  * NULL.  Returns the HTTP status, or a negative errno with *err set.
  */
-static int do_get(CrispRegistryClient *c, const Endpoint *e, const char *url, const char *accept,
-		  const char *authorization, const char *basic_user, const char *basic_password,
-		  Response *r, CrispError **err)
+static int do_request(CrispRegistryClient *c, const Endpoint *e, const char *url,
+		      const char *accept, const char *authorization, const char *form, Response *r,
+		      CrispError **err)
 {
 	CURL *h = c->curl;
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -456,11 +457,8 @@ static int do_get(CrispRegistryClient *c, const Endpoint *e, const char *url, co
 		headers = curl_slist_append(headers, authorization);
 	if (headers)
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	if (basic_user) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(h, CURLOPT_USERNAME, basic_user);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, basic_password ? basic_password : "");
-	}
+	if (form)
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, form); /* libcurl sets the form type */
 
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
@@ -579,25 +577,44 @@ static int fetch_token(CrispRegistryClient *c, const Endpoint *e, const char *ch
 	Endpoint realm_ep = { 0 };
 	endpoint_for_mirror(c, realm, &realm_ep);
 	Response r = { .fd = -1, .limit = TOKEN_MAX, .what = "token request" };
-	_cleanup_free_ char *basic = NULL;
-	if (have_basic(c)) {
+	_cleanup_free_ char *basic = NULL, *form = NULL;
+	if (c->identity_token) {
+		/*
+		 * An identity token is an OAuth2 refresh token (what `docker login`
+		 * stores for some registries): POSTed to the realm, it buys an
+		 * access token for the scope, as the distribution token spec says.
+		 */
+		_cleanup_free_ char *rt = url_escape(c->curl, c->identity_token);
+		_cleanup_free_ char *sv = url_escape(c->curl, service ? service : "");
+		form = xasprintf("grant_type=refresh_token&client_id=crisp&refresh_token=%s"
+				 "&service=%s&scope=%s",
+				 rt, sv, sc);
+		explicit_bzero(rt, strlen(rt));
+		free(url);
+		url = xstrdup(realm);
+	} else if (have_basic(c)) {
 		basic = basic_header(c, err);
 		if (!basic) {
 			endpoint_done(&realm_ep);
 			return -EINVAL;
 		}
 	}
-	int status = do_get(c, &realm_ep, url, NULL, basic, NULL, NULL, &r, err);
+	int status = do_request(c, &realm_ep, url, NULL, basic, form, &r, err);
 	if (basic)
 		explicit_bzero(basic, strlen(basic));
+	if (form)
+		explicit_bzero(form, strlen(form));
 	int ret_code = 0;
 	if (status < 0) {
 		ret_code = status;
 	} else if (status == 401 || status == 403) {
-		ret_code = crisp_error_set(
-			err, CRISP_ERR_PERMISSION_DENIED, EACCES,
-			"authentication required: %s refused %s (HTTP %d)", realm_ep.host,
-			have_basic(c) ? "the credentials" : "an anonymous token", status);
+		ret_code = crisp_error_set(err, CRISP_ERR_PERMISSION_DENIED, EACCES,
+					   "authentication required: %s refused %s (HTTP %d)",
+					   realm_ep.host,
+					   c->identity_token ? "the identity token"
+					   : have_basic(c)   ? "the credentials"
+							     : "an anonymous token",
+					   status);
 	} else if (status != 200) {
 		ret_code = crisp_error_set(err, CRISP_ERR_UNAVAILABLE, EPROTO,
 					   "token request to %s: HTTP %d", realm_ep.host, status);
@@ -685,7 +702,7 @@ static int registry_get(CrispRegistryClient *c, Endpoint *e, const char *repo, c
 			authz = c->authorization;
 		}
 		CrispError *local = NULL;
-		int status = do_get(c, e, url, accept, authz, NULL, NULL, r, &local);
+		int status = do_request(c, e, url, accept, authz, NULL, r, &local);
 		if (status == -EPROTO && e->may_fall_back && local &&
 		    strstr(local->message, "TLS error") && !strstr(local->message, "certificate")) {
 			/* A loopback registry that speaks plain HTTP, as dockerd allows. */
@@ -846,8 +863,17 @@ static void collect_error(CrispError **all, CrispError **one, const char *host)
 	*all = e;
 }
 
-int crisp_registry_fetch_manifest(CrispRegistryClient *c, const CrispReference *ref,
-				  CrispRegistryImage *ret, CrispError **err)
+/* One attempt at one endpoint; what it fetches depends on the caller. */
+typedef int (*EndpointAttempt)(CrispRegistryClient *c, Endpoint *e, const CrispReference *ref,
+			       void *userdata, CrispError **err);
+
+/*
+ * Tries each endpoint for ref (the mirrors in order, then the registry) until
+ * one attempt succeeds.  When all fail, the error names every endpoint's
+ * failure, the last one first.
+ */
+static int try_endpoints(CrispRegistryClient *c, const CrispReference *ref, EndpointAttempt attempt,
+			 void *userdata, CrispError **err)
 {
 	Endpoint *eps;
 	size_t n = endpoints_for(c, ref, &eps);
@@ -855,7 +881,7 @@ int crisp_registry_fetch_manifest(CrispRegistryClient *c, const CrispReference *
 	int k = -EIO;
 	for (size_t i = 0; i < n; i++) {
 		CrispError *one = NULL;
-		k = fetch_manifest_from(c, &eps[i], ref, ret, &one);
+		k = attempt(c, &eps[i], ref, userdata, &one);
 		if (k >= 0)
 			break;
 		collect_error(&all, &one, eps[i].host);
@@ -867,6 +893,18 @@ int crisp_registry_fetch_manifest(CrispRegistryClient *c, const CrispReference *
 	}
 	crisp_error_free(all);
 	return 0;
+}
+
+static int manifest_attempt(CrispRegistryClient *c, Endpoint *e, const CrispReference *ref,
+			    void *userdata, CrispError **err)
+{
+	return fetch_manifest_from(c, e, ref, userdata, err);
+}
+
+int crisp_registry_fetch_manifest(CrispRegistryClient *c, const CrispReference *ref,
+				  CrispRegistryImage *ret, CrispError **err)
+{
+	return try_endpoints(c, ref, manifest_attempt, ret, err);
 }
 
 /* --- blobs --- */
@@ -958,6 +996,19 @@ fail:
 	return k;
 }
 
+typedef struct BlobTarget {
+	const CrispDescriptor *d;
+	int dirfd;
+	const char *name;
+} BlobTarget;
+
+static int blob_attempt(CrispRegistryClient *c, Endpoint *e, const CrispReference *ref,
+			void *userdata, CrispError **err)
+{
+	const BlobTarget *t = userdata;
+	return fetch_blob_from(c, e, ref, t->d, t->dirfd, t->name, err);
+}
+
 int crisp_registry_fetch_blob(CrispRegistryClient *c, const CrispReference *ref,
 			      const CrispDescriptor *d, int dest_dirfd, const char *name,
 			      CrispError **err)
@@ -965,22 +1016,6 @@ int crisp_registry_fetch_blob(CrispRegistryClient *c, const CrispReference *ref,
 	struct stat st;
 	if (fstatat(dest_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
 		return 0;
-	Endpoint *eps;
-	size_t n = endpoints_for(c, ref, &eps);
-	CrispError *all = NULL;
-	int k = -EIO;
-	for (size_t i = 0; i < n; i++) {
-		CrispError *one = NULL;
-		k = fetch_blob_from(c, &eps[i], ref, d, dest_dirfd, name, &one);
-		if (k >= 0)
-			break;
-		collect_error(&all, &one, eps[i].host);
-	}
-	endpoints_free(eps, n);
-	if (k < 0) {
-		crisp_error_move(err, &all);
-		return k;
-	}
-	crisp_error_free(all);
-	return 0;
+	BlobTarget t = { .d = d, .dirfd = dest_dirfd, .name = name };
+	return try_endpoints(c, ref, blob_attempt, &t, err);
 }

@@ -32,7 +32,7 @@ typedef struct CrispRegistryAuth {
 	const char *username;
 	const char *password;
 	const char *auth;	    /* base64("username:password") */
-	const char *identity_token; /* not used yet (OAuth2 refresh flow) */
+	const char *identity_token; /* OAuth2 refresh token, POSTed to a bearer realm */
 	const char *registry_token; /* sent as is: "Authorization: Bearer <registry_token>" */
 } CrispRegistryAuth;
 

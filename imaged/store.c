@@ -3,6 +3,7 @@
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -122,4 +123,51 @@ int crisp_store_fetch_blob(CrispStore *s, CrispRegistryClient *c, const CrispRef
 	if (dirfd < 0)
 		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "not a valid digest");
 	return crisp_registry_fetch_blob(c, ref, d, dirfd, name, err);
+}
+
+static int compare_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int collect_dir(int dirfd, const char *algorithm, char *const *keep, size_t n_keep,
+		       size_t *removed, CrispError **err)
+{
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		safe_close(fd);
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "listing blobs/%s",
+					     algorithm);
+	}
+	rewinddir(d);
+	struct dirent *e;
+	int r = 0;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		/* Anything that is not a kept digest goes: a temporary, or content nobody uses. */
+		_cleanup_free_ char *digest = xasprintf("%s:%s", algorithm, e->d_name);
+		const char *key = digest;
+		if (bsearch(&key, keep, n_keep, sizeof(char *), compare_str))
+			continue;
+		if (unlinkat(dirfd, e->d_name, 0) < 0 && errno != ENOENT) {
+			r = crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno,
+						  "removing blobs/%s/%s", algorithm, e->d_name);
+			break;
+		}
+		(*removed)++;
+	}
+	closedir(d);
+	return r;
+}
+
+int crisp_store_collect(CrispStore *s, char *const *keep, size_t *ret_removed, CrispError **err)
+{
+	size_t n_keep = strv_length(keep), removed = 0;
+	int r = collect_dir(s->sha256_fd, "sha256", keep, n_keep, &removed, err);
+	if (r == 0)
+		r = collect_dir(s->sha512_fd, "sha512", keep, n_keep, &removed, err);
+	*ret_removed = removed;
+	return r;
 }

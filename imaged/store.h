@@ -34,6 +34,12 @@ bool crisp_store_has_blob(CrispStore *s, const CrispDigest *d);
 int crisp_store_open_blob(CrispStore *s, const CrispDigest *d, CrispError **err);
 /* Removes a blob; absent is fine. */
 int crisp_store_remove_blob(CrispStore *s, const CrispDigest *d, CrispError **err);
+/*
+ * Removes every file under blobs/ whose digest is not in keep (a sorted,
+ * NULL-terminated list of digest strings), temporary files of interrupted
+ * downloads included.  *ret_removed counts the files removed.
+ */
+int crisp_store_collect(CrispStore *s, char *const *keep, size_t *ret_removed, CrispError **err);
 /* Fetches the blob d names from ref's registry into the store, unless present. */
 int crisp_store_fetch_blob(CrispStore *s, CrispRegistryClient *c, const CrispReference *ref,
 			   const CrispDescriptor *d, CrispError **err);

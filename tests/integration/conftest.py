@@ -76,6 +76,13 @@ def wait_for(predicate, timeout, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+# Proxies at a closed port, loopback exempt: a pull that would leave the
+# machine fails at once instead.
+PROXY_ENV = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+             "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+             "NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1"}
+
+
 class Suite:
     """One `crisp run` with its own root, state and socket."""
 
@@ -102,6 +109,8 @@ class Suite:
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
         env.pop("LISTEN_FDS", None)
+        # Registry traffic must never leave the machine: any proxy use fails.
+        env.update(PROXY_ENV)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env)

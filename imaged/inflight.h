@@ -1,0 +1,37 @@
+/*
+ * inflight.h - work that concurrent requests share: one download of a blob,
+ * one unpack of a snapshot, however many pulls want it at once.
+ *
+ * A key ("blob:sha256:...", "snapshot:sha256:...") is claimed by the first
+ * request that needs it; later ones wait until the owner releases it, then
+ * look again at the store: the work is done, or (when the owner failed)
+ * one of them claims the key and tries itself.  Every call is made with the
+ * caller's mutex held; waiting releases it.
+ */
+#ifndef CRISP_IMAGED_INFLIGHT_H
+#define CRISP_IMAGED_INFLIGHT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+typedef struct CrispInflightKey CrispInflightKey;
+
+typedef struct CrispInflight {
+	pthread_cond_t released;
+	CrispInflightKey *keys;
+} CrispInflight;
+
+void crisp_inflight_init(CrispInflight *t);
+void crisp_inflight_done(CrispInflight *t);
+
+/*
+ * With lock held: when nobody works on key, claims it and returns true (the
+ * caller must crisp_inflight_release() it).  Otherwise waits until the owner
+ * releases it and returns false: the caller checks again whether the work is
+ * done before claiming.
+ */
+bool crisp_inflight_claim(CrispInflight *t, pthread_mutex_t *lock, const char *key);
+/* With lock held: releases a claimed key and wakes the waiters. */
+void crisp_inflight_release(CrispInflight *t, const char *key);
+
+#endif
