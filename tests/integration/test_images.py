@@ -15,12 +15,17 @@ import sqlite3
 import subprocess
 import time
 
+import http.server
+import threading
+
 import grpc
 import pytest
 
 from conftest_registry import (  # noqa: F401  (fixtures are found by name)
     SECURE_PASSWORD, SECURE_USER, faulty_proxy, fixture_images, registry, registry_factory,
     registry_mod, secure_registry)
+
+from test_registry_client import _TokenFront
 
 import api_pb2 as api
 import api_pb2_grpc
@@ -250,6 +255,40 @@ def test_mirror_fallback(images, registry, faulty_proxy):
     # The dead mirror was skipped; the working one served the pull.
     assert any("/manifests/" in r[1] for r in faulty_proxy.requests)
     assert any("/blobs/" in r[1] for r in faulty_proxy.requests)
+
+
+@pytest.fixture
+def token_front(registry):
+    """A registry front that wants bearer tokens from its own realm."""
+    seen = []
+    handler = type("H", (_TokenFront,), {"upstream": registry, "seen": seen})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    srv.seen = seen
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_identity_and_registry_tokens(images, token_front):
+    im = images()
+    ref = f"127.0.0.1:{token_front.server_address[1]}/busybox:latest"
+    # An identity token is exchanged at the realm for an access token.
+    image_id = im.pull(ref, api.AuthConfig(identity_token="id-tok-9"))
+    assert any(p == "/token" and isinstance(f, dict) for p, f in token_front.seen)
+    im.remove(image_id)
+    # A registry token is sent as it is: no token request at all.
+    token_front.seen.clear()
+    assert im.pull(ref, api.AuthConfig(registry_token="tok-123")) == image_id
+    assert not [p for p, _ in token_front.seen if p.startswith("/token")]
+    # A wrong identity token is refused by the realm.
+    im.remove(image_id)
+    e = im.pull_error(ref, api.AuthConfig(identity_token="stolen"))
+    assert e.code() == grpc.StatusCode.PERMISSION_DENIED and "identity token" in e.details()
 
 
 # --- broken downloads ---

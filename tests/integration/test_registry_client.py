@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.parse
 
 import pytest
 
@@ -275,6 +276,18 @@ class _TokenFront(http.server.BaseHTTPRequestHandler):
             "Accept": self.headers.get("Accept", "")})
         self._send(status, data, [(k, v) for k, v in h.items()
                                   if k in ("content-type", "docker-content-digest")])
+
+    def do_POST(self):
+        """The OAuth2 refresh-token grant: an identity token buys an access token."""
+        form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        self.seen.append((self.path, form))
+        ok = (self.path == "/token" and form.get("grant_type") == ["refresh_token"]
+              and form.get("refresh_token") == ["id-tok-9"]
+              and form.get("service") == ["crisp-test"]
+              and form.get("scope") == ["repository:busybox:pull"])
+        body = json.dumps({"access_token": "tok-123"}).encode()
+        self._send(200 if ok else 401, body if ok else b"{}",
+                   [("Content-Type", "application/json")])
 
 
 def test_bearer_token_and_redirect_drops_credentials(registry, tmp_path):

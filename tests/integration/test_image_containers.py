@@ -1,0 +1,257 @@
+"""imaged's verbs for containers, spoken on its channel directly, as criapi
+(or a compromised criapi) would: a writable snapshot prepared from an image
+with the user resolved from the image's /etc/passwd and /etc/group; release;
+collection that never takes what a container still uses; and refusals of IDs
+imaged never issued and of names that try to be paths.
+
+imaged runs alone here, started as systemd starts it (socket activation), so
+the test holds the only channel.
+"""
+import os
+import pwd
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import BIN, PROXY_ENV, wait_for
+from conftest_registry import fixture_images, registry, registry_mod  # noqa: F401
+from crisp_ipc import MSG_ERROR
+from test_channels import connect_as
+
+import api_pb2 as api
+import internal_pb2
+
+PULL, STATUS, REMOVE, LIST = 256 + 4, 256 + 2, 256 + 6, 256 + 0
+PREPARE, RELEASE, LIST_CONTAINERS = 256 + 32, 256 + 34, 256 + 36
+CID1, CID2 = "1" * 64, "2" * 64
+
+ERR = {v.number: v.name for v in internal_pb2.ErrorCode.DESCRIPTOR.values}
+
+
+class Imaged:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.root = os.path.join(tmp, "root")
+        self.dir = os.path.join(self.root, "image")
+        self.sock_path = os.path.join(tmp, "imaged.sock")
+        self.log_path = os.path.join(tmp, "log")
+        self.conf = os.path.join(tmp, "crisp.conf")
+        open(self.conf, "w").write("")
+        self.proc = None
+        self.ch = None
+
+    def start(self):
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if os.path.exists(self.sock_path):
+            os.unlink(self.sock_path)
+        lsock.bind(self.sock_path)
+        os.chmod(self.sock_path, 0o666)
+        lsock.listen(8)
+        log = open(self.log_path, "ab")
+        # LISTEN_PID must name the daemon itself: set it in the shell that execs it.
+        cmd = (f"exec 3<&{lsock.fileno()}; LISTEN_FDS=1 LISTEN_PID=$$ exec {BIN}/crisp-imaged "
+               f"--config {self.conf} --root {self.root} --state {self.tmp}/state "
+               f"--log-level debug")
+        self.proc = subprocess.Popen(["/bin/bash", "-c", cmd], pass_fds=[lsock.fileno()],
+                                     stdout=log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **PROXY_ENV))
+        lsock.close()
+        log.close()
+        wait_for(lambda: "serving" in self.log(), 10, what="imaged serving")
+        self.ch = connect_as(self.sock_path, pwd.getpwnam("crisp").pw_uid)
+        self.ch.handshake("crisp-imaged")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            assert self.proc.wait(20) == 0
+        self.proc = None
+
+    def log(self):
+        return open(self.log_path, errors="replace").read()
+
+    def call(self, type_, msg, reply_cls):
+        """The reply, or ("error", code name, message)."""
+        answer = self.ch.call(type_, msg)
+        assert answer is not None, "imaged closed the channel:\n" + self.log()[-3000:]
+        t, _, payload = answer
+        if t == MSG_ERROR:
+            e = internal_pb2.ErrorReply.FromString(payload)
+            return ("error", ERR[e.code], e.message)
+        assert t == type_ + 1
+        return reply_cls.FromString(payload)
+
+    def pull(self, ref):
+        r = self.call(PULL, api.PullImageRequest(image=api.ImageSpec(image=ref)),
+                      api.PullImageResponse)
+        assert not isinstance(r, tuple), r
+        return r.image_ref
+
+    def prepare(self, cid, image, **user):
+        return self.call(PREPARE, internal_pb2.PrepareContainerSnapshotRequest(
+            container_id=cid, image=image, **user), internal_pb2.PrepareContainerSnapshotReply)
+
+    def release(self, cid):
+        return self.call(RELEASE, internal_pb2.ReleaseContainerSnapshotRequest(container_id=cid),
+                         internal_pb2.ReleaseContainerSnapshotReply)
+
+    def remove(self, ref):
+        r = self.call(REMOVE, api.RemoveImageRequest(image=api.ImageSpec(image=ref)),
+                      api.RemoveImageResponse)
+        assert not isinstance(r, tuple), r
+
+    def containers(self):
+        return sorted(os.listdir(os.path.join(self.dir, "containers")))
+
+    def snapshots(self):
+        return sorted(os.listdir(os.path.join(self.dir, "store", "snapshots")))
+
+    def blobs(self):
+        return sorted(os.listdir(os.path.join(self.dir, "store", "blobs", "sha256")))
+
+
+@pytest.fixture
+def imaged():
+    tmp = tempfile.mkdtemp(prefix="crisp-imaged-")
+    os.chmod(tmp, 0o755)  # the crisp user must reach the socket
+    d = Imaged(tmp)
+    try:
+        yield d.start()
+        assert "seccomp: refused" not in d.log(), d.log()[-3000:]
+    finally:
+        d.stop()
+        subprocess.run(["rm", "-rf", tmp], check=False)
+
+
+def test_prepare_and_release(imaged, registry):
+    image_id = imaged.pull(registry.ref("layered"))
+    n_layers = len(registry.inspect("layered", raw=True)["layers"])
+    r = imaged.prepare(CID1, registry.ref("layered"))
+    assert r.image_id == image_id
+    # Paths are imaged's own: snapshots under its store, topmost layer first.
+    assert len(r.lower_dirs) == n_layers
+    snaps = os.path.join(imaged.dir, "store", "snapshots")
+    for d in r.lower_dirs:
+        assert os.path.dirname(d) == snaps and os.path.isdir(d)
+    assert int(os.path.basename(r.lower_dirs[0])) > int(os.path.basename(r.lower_dirs[-1]))
+    [key] = imaged.containers()
+    assert r.upper_dir == os.path.join(imaged.dir, "containers", key, "upper")
+    assert r.work_dir == os.path.join(imaged.dir, "containers", key, "work")
+    assert os.path.isdir(r.upper_dir) and os.path.isdir(r.work_dir)
+    assert CID1 not in key  # the key is imaged's, not the caller's
+    # The config as typed fields.
+    c = r.config
+    assert c.user == "app" and "FOO=bar" in c.env
+    assert c.has_entrypoint and list(c.entrypoint) == ["/bin/sh", "-c"]
+    assert c.has_cmd and list(c.cmd) == ["echo hello"]
+    assert c.working_dir == "/work" and "8080/tcp" in c.exposed_ports
+    assert "/var/lib/app" in c.volumes and c.labels["io.crisp.fixture"] == "layered"
+    assert c.stop_signal == 2  # SIGINT
+    # USER app, from the image's /etc/passwd.
+    assert (r.uid, r.gid) == (1000, 1000)
+
+    listed = imaged.call(LIST_CONTAINERS, internal_pb2.ListContainerSnapshotsRequest(),
+                         internal_pb2.ListContainerSnapshotsReply)
+    assert list(listed.container_ids) == [CID1]
+
+    assert not isinstance(imaged.release(CID1), tuple)
+    assert imaged.containers() == []
+    # Released twice: imaged no longer holds it.
+    assert imaged.release(CID1)[:2] == ("error", "ERROR_NOT_FOUND")
+
+
+def test_user_resolution(imaged, registry):
+    imaged.pull(registry.ref("layered"))
+    ref = registry.ref("layered")
+    r = imaged.prepare(CID1, ref, run_as_username="root")
+    assert (r.uid, r.gid) == (0, 0)
+    r = imaged.prepare(CID2, ref, has_run_as_user=True, run_as_user=1000)
+    assert (r.uid, r.gid) == (1000, 1000)
+    r = imaged.prepare("3" * 64, ref, has_run_as_user=True, run_as_user=4242,
+                       has_run_as_group=True, run_as_group=77)
+    assert (r.uid, r.gid) == (4242, 77)
+    # A name the image does not know fails, and leaves nothing behind.
+    before = imaged.containers()
+    r = imaged.prepare("4" * 64, ref, run_as_username="nobody-here")
+    assert r[:2] == ("error", "ERROR_NOT_FOUND") and "nobody-here" in r[2], r
+    assert imaged.containers() == before
+    r = imaged.prepare("4" * 64, ref, has_run_as_group=True, run_as_group=5)
+    assert r[:2] == ("error", "ERROR_INVALID"), r
+
+
+def test_refusals(imaged, registry):
+    """What a compromised front might send: nothing is made and nothing is found."""
+    imaged.pull(registry.ref("busybox"))
+    victim = tempfile.mkdtemp(prefix="crisp-victim-")
+    try:
+        for cid in ("../../" + "a" * 58, "A" * 64, "", "a" * 63, "a" * 65, victim,
+                    "a" * 63 + "/"):
+            r = imaged.prepare(cid, registry.ref("busybox"))
+            assert r[:2] == ("error", "ERROR_INVALID"), (cid, r)
+            r = imaged.release(cid)
+            assert r[:2] == ("error", "ERROR_INVALID"), (cid, r)
+        for image in ("/etc/passwd", "../../../etc", victim, "sha256:" + "0" * 64,
+                      "unknown.test/never:pulled"):
+            r = imaged.prepare(CID1, image)
+            assert r[0] == "error" and r[1] in ("ERROR_INVALID", "ERROR_NOT_FOUND"), (image, r)
+        # An ID imaged never issued.
+        assert imaged.release("f" * 64)[:2] == ("error", "ERROR_NOT_FOUND")
+        assert imaged.containers() == []
+        assert os.listdir(victim) == []
+        # Names that try to be paths or IDs in CRI calls, too.
+        for ref in ("../../../etc/passwd", "/etc/passwd", "sha256:../../x"):
+            r = imaged.call(STATUS, api.ImageStatusRequest(image=api.ImageSpec(image=ref)),
+                            api.ImageStatusResponse)
+            assert isinstance(r, tuple) and r[1] == "ERROR_INVALID", (ref, r)
+        # A duplicate container.
+        assert not isinstance(imaged.prepare(CID1, registry.ref("busybox")), tuple)
+        r = imaged.prepare(CID1, registry.ref("busybox"))
+        assert r[:2] == ("error", "ERROR_ALREADY_EXISTS"), r
+    finally:
+        os.rmdir(victim)
+
+
+def test_collection_keeps_what_containers_use(imaged, registry):
+    ref = registry.ref("busybox")
+    image_id = imaged.pull(ref)
+    r = imaged.prepare(CID1, ref)
+    snaps, blobs = imaged.snapshots(), imaged.blobs()
+    imaged.remove(image_id)
+    # The image is gone, and so are its blobs; the container's layers stay.
+    listed = imaged.call(LIST, api.ListImagesRequest(), api.ListImagesResponse)
+    assert list(listed.images) == []
+    assert imaged.snapshots() == snaps
+    for d in r.lower_dirs:
+        assert os.path.isdir(os.path.join(d, "bin"))
+    assert imaged.blobs() == []
+    assert blobs
+    # A new container needs the image again.
+    assert imaged.prepare(CID2, ref)[:2] == ("error", "ERROR_NOT_FOUND")
+    # Released, nothing holds the layers any more.
+    imaged.release(CID1)
+    assert imaged.snapshots() == [] and imaged.containers() == []
+
+
+def test_restart_reconciles(imaged, registry):
+    ref = registry.ref("busybox")
+    imaged.pull(ref)
+    imaged.prepare(CID1, ref)
+    snaps, keys = imaged.snapshots(), imaged.containers()
+    # What a crash (or someone else) could leave in imaged's folders.
+    store = os.path.join(imaged.dir, "store")
+    os.makedirs(os.path.join(store, "snapshots", "9999", "etc"))
+    os.makedirs(os.path.join(store, "snapshots", "not-a-snapshot"))
+    os.makedirs(os.path.join(imaged.dir, "containers", "f" * 32, "upper"))
+    open(os.path.join(store, "blobs", "sha256", "ab" * 32 + ".tmp-0123"), "w").write("partial")
+    open(os.path.join(store, "blobs", "sha256", "cd" * 32), "w").write("unreferenced")
+    imaged.stop()
+    imaged.start()
+    assert imaged.snapshots() == snaps
+    assert imaged.containers() == keys
+    assert not [b for b in imaged.blobs() if b.startswith(("ab", "cd"))]
+    assert "which no snapshot owns" in imaged.log()
+    # What was kept still works.
+    assert not isinstance(imaged.release(CID1), tuple)
