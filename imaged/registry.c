@@ -339,10 +339,25 @@ static int xferinfo_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 
 /* --- one request --- */
 
+/*
+ * True when host may name a folder under registry_certs_dir.  A bearer realm
+ * comes from a registry's answer, so its host is untrusted text: "..", a
+ * user part or a slash must not pick another folder's certificates.
+ */
+static bool host_is_cert_dir_name(const char *host)
+{
+	if (!*host || host[0] == '.' || strstr(host, ".."))
+		return false;
+	for (const char *p = host; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-:[]", *p))
+			return false;
+	return true;
+}
+
 static void setup_tls(CrispRegistryClient *c, const Endpoint *e)
 {
 	const char *dir = c->config->registry_certs_dir;
-	if (!dir || !*dir)
+	if (!dir || !*dir || !host_is_cert_dir_name(e->host))
 		return;
 	/*
 	 * CAINFO names the host's CA; CAPATH keeps its default (Debian's
