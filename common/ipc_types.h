@@ -57,6 +57,16 @@ enum {
 	CRISP_MSG_NETD_STATUS_ANS = CRISP_MSG_NETD_BASE + 1,   /* Crisp__NetworkStatusReply */
 	CRISP_MSG_NETD_POD_CIDR_REQ = CRISP_MSG_NETD_BASE + 2, /* Crisp__PodCidrRequest */
 	CRISP_MSG_NETD_POD_CIDR_ANS = CRISP_MSG_NETD_BASE + 3, /* Crisp__PodCidrReply */
+	CRISP_MSG_NETD_NETNS_CREATE_REQ = CRISP_MSG_NETD_BASE + 4, /* NetnsCreateRequest */
+	CRISP_MSG_NETD_NETNS_CREATE_ANS = CRISP_MSG_NETD_BASE + 5, /* NetnsCreateReply */
+	CRISP_MSG_NETD_ATTACH_REQ = CRISP_MSG_NETD_BASE + 6,	   /* NetworkAttachRequest */
+	CRISP_MSG_NETD_ATTACH_ANS = CRISP_MSG_NETD_BASE + 7,	   /* NetworkAttachReply */
+	CRISP_MSG_NETD_TEARDOWN_REQ = CRISP_MSG_NETD_BASE + 8,	   /* NetworkTeardownRequest */
+	CRISP_MSG_NETD_TEARDOWN_ANS = CRISP_MSG_NETD_BASE + 9,	   /* NetworkTeardownReply */
+	CRISP_MSG_NETD_POD_NETWORK_REQ = CRISP_MSG_NETD_BASE + 10, /* PodNetworkRequest */
+	CRISP_MSG_NETD_POD_NETWORK_ANS = CRISP_MSG_NETD_BASE + 11, /* PodNetworkReply */
+	CRISP_MSG_NETD_DIAL_REQ = CRISP_MSG_NETD_BASE + 12,	   /* PortForwardDialRequest */
+	CRISP_MSG_NETD_DIAL_ANS = CRISP_MSG_NETD_BASE + 13,	   /* PortForwardDialReply + 1 fd */
 };
 
 #endif

@@ -1,15 +1,16 @@
 /*
- * inflight.h - work that concurrent requests share: one download of a blob,
- * one unpack of a snapshot, however many pulls want it at once.
+ * inflight.h - work that concurrent requests share or take turns at: one
+ * download of a blob or one unpack of a snapshot however many pulls want it
+ * (imaged), one change at a time to a pod's network (netd).
  *
- * A key ("blob:sha256:...", "snapshot:sha256:...") is claimed by the first
- * request that needs it; later ones wait until the owner releases it, then
- * look again at the store: the work is done, or (when the owner failed)
- * one of them claims the key and tries itself.  Every call is made with the
- * caller's mutex held; waiting releases it.
+ * A key ("blob:sha256:...", "pod:<id>") is claimed by the first request
+ * that needs it; later ones wait until the owner releases it, then look
+ * again: the work is done, or (when the owner failed) one of them claims the
+ * key and tries itself.  Every call is made with the caller's mutex held;
+ * waiting releases it.
  */
-#ifndef CRISP_IMAGED_INFLIGHT_H
-#define CRISP_IMAGED_INFLIGHT_H
+#ifndef CRISP_INFLIGHT_H
+#define CRISP_INFLIGHT_H
 
 #include <pthread.h>
 #include <stdbool.h>
