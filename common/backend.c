@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 
+const CrispConfig *crisp_backend_config;
+
 static void usage(const char *name)
 {
 	printf("Usage: %s [--config FILE] [--root DIR] [--state DIR] [--log-level LEVEL]\n"
@@ -104,6 +106,7 @@ int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv)
 			return 1;
 		}
 	}
+	crisp_backend_config = &b.opts.config;
 	/* Forked before the sandbox: programs it starts must not inherit our filter. */
 	if (spec->spawn_builder) {
 		r = crisp_spawn_helper_start(spec->name, spec->spawn_builder, &b.spawn, &err);

@@ -51,4 +51,11 @@ typedef struct CrispBackendSpec {
 
 int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv);
 
+/*
+ * The daemon's parsed config, set before the spawn helper forks: a spawn
+ * builder (which runs in the helper) reads its paths from here, never from
+ * a request.
+ */
+extern const CrispConfig *crisp_backend_config;
+
 #endif

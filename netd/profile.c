@@ -28,6 +28,10 @@ static const char *const netd_syscalls[] = {
 	"setns",
 	"wait4",
 	"waitid",
+	"inotify_init1", /* the CNI conf dir is watched */
+	"inotify_add_watch",
+	"inotify_rm_watch",
+	"memfd_create", /* CNI plugins' stdin and stdout */
 	NULL,
 };
 
