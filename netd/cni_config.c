@@ -90,7 +90,8 @@ static json_t *load_file(const char *path, bool list, char **ret_problem)
 		json_object_set_new(out, "cniVersion", json_string("0.4.0"));
 	size_t i;
 	json_t *p;
-	json_array_foreach (plugins, i, p) {
+	json_array_foreach(plugins, i, p)
+	{
 		char *why = check_plugin(p, i);
 		if (why) {
 			*ret_problem = xasprintf("%s: %s", path, why);
@@ -109,14 +110,16 @@ NetdNetworks *netd_networks_load(const char *dir, size_t max)
 	struct dirent **entries = NULL;
 	int k = scandir(dir, &entries, NULL, alphasort);
 	if (k < 0) {
-		n->problem = xasprintf("cannot read the CNI config dir %s: %s", dir, strerror(errno));
+		n->problem =
+			xasprintf("cannot read the CNI config dir %s: %s", dir, strerror(errno));
 		return n;
 	}
 	char *first_problem = NULL;
 	for (int i = 0; i < k; i++) {
 		const char *f = entries[i]->d_name;
 		bool list = has_suffix(f, ".conflist");
-		if (f[0] != '.' && n->n < max && (list || has_suffix(f, ".conf") || has_suffix(f, ".json"))) {
+		if (f[0] != '.' && n->n < max &&
+		    (list || has_suffix(f, ".conf") || has_suffix(f, ".json"))) {
 			_cleanup_free_ char *path = xasprintf("%s/%s", dir, f);
 			char *why = NULL;
 			json_t *l = load_file(path, list, &why);

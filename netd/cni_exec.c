@@ -56,7 +56,8 @@ static json_t *plugin_config(const json_t *list, const json_t *plugin, const Net
 	json_t *rc = json_object();
 	const char *key;
 	json_t *on;
-	json_object_foreach (caps, key, on) {
+	json_object_foreach(caps, key, on)
+	{
 		json_t *v = pod && pod->runtime ? json_object_get(pod->runtime, key) : NULL;
 		if (json_is_true(on) && v)
 			json_object_set(rc, key, v);
@@ -115,16 +116,16 @@ static int run_plugin(Netd *nd, const char *command, const json_t *list, const j
 		const char *details = json_string_value(json_object_get(j, "details"));
 		_cleanup_free_ char *errout = read_output(fds[2], &truncated);
 		if (reply->timed_out)
-			r = crisp_error_set(err, CRISP_ERR_DEADLINE, ETIMEDOUT,
-					    "CNI %s of network %s: plugin %s ran longer than %lld s",
-					    command, net, type,
-					    (long long)nd->config->cni_plugin_timeout);
+			r = crisp_error_set(
+				err, CRISP_ERR_DEADLINE, ETIMEDOUT,
+				"CNI %s of network %s: plugin %s ran longer than %lld s", command,
+				net, type, (long long)nd->config->cni_plugin_timeout);
 		else
-			r = crisp_error_set(err, CRISP_ERR_UNAVAILABLE, EIO,
-					    "CNI %s of network %s: plugin %s failed: %.500s%s%.500s",
-					    command, net, type,
-					    msg ? msg : (*errout ? errout : "no error message"),
-					    details && *details ? ": " : "", details ? details : "");
+			r = crisp_error_set(
+				err, CRISP_ERR_UNAVAILABLE, EIO,
+				"CNI %s of network %s: plugin %s failed: %.500s%s%.500s", command,
+				net, type, msg ? msg : (*errout ? errout : "no error message"),
+				details && *details ? ": " : "", details ? details : "");
 		json_decref(j);
 	} else if (ret_result) {
 		json_error_t jerr;
@@ -138,7 +139,7 @@ static int run_plugin(Netd *nd, const char *command, const json_t *list, const j
 			*ret_result = j;
 		}
 	}
-	crisp__spawn_reply__free_unpacked(reply, NULL);
+	crisp_proto_free(reply);
 out:
 	for (int i = 0; i < 3; i++)
 		safe_close(fds[i]);
@@ -213,8 +214,7 @@ static char *address_of(const char *cidr)
 	return TAKE_PTR(a);
 }
 
-int netd_cni_result_ips(const json_t *result, char ***ret_ips, char **ret_ifname,
-			CrispError **err)
+int netd_cni_result_ips(const json_t *result, char ***ret_ips, char **ret_ifname, CrispError **err)
 {
 	char **ips = NULL;
 	char *ifname = NULL;
@@ -222,7 +222,8 @@ int netd_cni_result_ips(const json_t *result, char ***ret_ips, char **ret_ifname
 	json_t *list = json_object_get(result, "ips");
 	size_t i;
 	json_t *ip;
-	json_array_foreach (list, i, ip) {
+	json_array_foreach(list, i, ip)
+	{
 		char *a = address_of(json_string_value(json_object_get(ip, "address")));
 		if (!a) {
 			strv_free(ips);
@@ -233,20 +234,21 @@ int netd_cni_result_ips(const json_t *result, char ***ret_ips, char **ret_ifname
 		strv_push(&ips, a);
 		free(a);
 		json_t *idx = json_object_get(ip, "interface");
-		const char *name = json_is_integer(idx)
-					   ? json_string_value(json_object_get(
-						     json_array_get(interfaces,
-								    (size_t)json_integer_value(idx)),
-						     "name"))
-					   : NULL;
+		const char *name =
+			json_is_integer(idx)
+				? json_string_value(json_object_get(
+					  json_array_get(interfaces,
+							 (size_t)json_integer_value(idx)),
+					  "name"))
+				: NULL;
 		if (!ifname && name)
 			ifname = xstrdup(name);
 	}
 	/* CNI 0.1/0.2 results. */
 	const char *old[] = { "ip4", "ip6" };
 	for (size_t k = 0; !list && k < 2; k++) {
-		char *a = address_of(json_string_value(
-			json_object_get(json_object_get(result, old[k]), "ip")));
+		char *a = address_of(
+			json_string_value(json_object_get(json_object_get(result, old[k]), "ip")));
 		if (a)
 			strv_push(&ips, a);
 		free(a);

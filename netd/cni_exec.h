@@ -24,8 +24,8 @@
 typedef struct NetdCniPod {
 	const char *pod_id;
 	const char *ifname;
-	const char *cni_args;	   /* "IgnoreUnknown=1;K8S_POD_NAMESPACE=...;..." */
-	const json_t *runtime;	   /* capability name -> value */
+	const char *cni_args;  /* "IgnoreUnknown=1;K8S_POD_NAMESPACE=...;..." */
+	const json_t *runtime; /* capability name -> value */
 } NetdCniPod;
 
 /* ADD of one network; *ret_result is the last plugin's result. */
@@ -38,7 +38,6 @@ int netd_cni_del(Netd *nd, const json_t *list, const NetdCniPod *pod, const json
 int netd_cni_status(Netd *nd, const json_t *list, CrispError **err);
 
 /* The IPs (without prefix length) a result gives the pod, and the interface. */
-int netd_cni_result_ips(const json_t *result, char ***ret_ips, char **ret_ifname,
-			CrispError **err);
+int netd_cni_result_ips(const json_t *result, char ***ret_ips, char **ret_ifname, CrispError **err);
 
 #endif

@@ -5,12 +5,16 @@
 #include "ipc_types.h"
 #include "netd.h"
 
-#define VERB(type, desc, fn, n_fds) { type, &(desc), fn, CRISP_HANDLER_ASYNC, n_fds }
+#define VERB(type, desc, fn, n_fds)                                                                \
+	{                                                                                          \
+		type, &(desc), fn, CRISP_HANDLER_ASYNC, n_fds                                      \
+	}
 
 static const CrispHandler netd_handlers[] = {
 	VERB(CRISP_MSG_NETD_STATUS_REQ, crisp__network_status_request__descriptor,
 	     netd_network_status, 0),
-	VERB(CRISP_MSG_NETD_POD_CIDR_REQ, crisp__pod_cidr_request__descriptor, netd_set_pod_cidr, 0),
+	VERB(CRISP_MSG_NETD_POD_CIDR_REQ, crisp__pod_cidr_request__descriptor, netd_set_pod_cidr,
+	     0),
 	VERB(CRISP_MSG_NETD_NETNS_CREATE_REQ, crisp__netns_create_request__descriptor,
 	     netd_netns_create_handler, 0),
 	VERB(CRISP_MSG_NETD_ATTACH_REQ, crisp__network_attach_request__descriptor,

@@ -94,8 +94,7 @@ static int pin_new_namespace(void *arg, CrispError **err)
 	if (r < 0)
 		return r;
 	if (mount("/proc/thread-self/ns/net", p->path, NULL, MS_BIND, NULL) < 0)
-		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "pinning %s",
-					     p->path);
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "pinning %s", p->path);
 	return 0;
 }
 
@@ -104,9 +103,9 @@ int netd_netns_create(const char *pins_dir, const char *name, CrispError **err)
 	_cleanup_free_ char *path = xasprintf("%s/%s", pins_dir, name);
 	int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
 	if (fd < 0)
-		return crisp_error_set_errno(err, errno == EEXIST ? CRISP_ERR_ALREADY_EXISTS
-								  : CRISP_ERR_INTERNAL,
-					     errno, "creating %s", path);
+		return crisp_error_set_errno(
+			err, errno == EEXIST ? CRISP_ERR_ALREADY_EXISTS : CRISP_ERR_INTERNAL, errno,
+			"creating %s", path);
 	close(fd);
 	Pin p = { .path = path };
 	int r = run_on_thread(-1, pin_new_namespace, &p, err);
@@ -139,8 +138,8 @@ int netd_netns_remove(const char *pins_dir, const char *name, CrispError **err)
 	return 0;
 }
 
-int netd_netns_run(const char *pins_dir, const char *name,
-		   int (*fn)(void *arg, CrispError **err), void *arg, CrispError **err)
+int netd_netns_run(const char *pins_dir, const char *name, int (*fn)(void *arg, CrispError **err),
+		   void *arg, CrispError **err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", pins_dir, name);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -173,7 +172,8 @@ static void collect_link(struct nl_object *obj, void *arg)
 		.tx_packets = rtnl_link_get_stat(l, RTNL_LINK_TX_PACKETS),
 		.tx_errors = rtnl_link_get_stat(l, RTNL_LINK_TX_ERRORS),
 	};
-	snprintf(s->name, sizeof(s->name), "%s", rtnl_link_get_name(l) ? rtnl_link_get_name(l) : "");
+	snprintf(s->name, sizeof(s->name), "%s",
+		 rtnl_link_get_name(l) ? rtnl_link_get_name(l) : "");
 }
 
 static int read_stats(void *arg, CrispError **err)
@@ -274,8 +274,7 @@ static int dial(void *arg, CrispError **err)
 	return 0;
 }
 
-int netd_netns_dial(const char *pins_dir, const char *name, int port, int *ret_fd,
-		    CrispError **err)
+int netd_netns_dial(const char *pins_dir, const char *name, int port, int *ret_fd, CrispError **err)
 {
 	DialCall c = { .port = port, .fd = -1 };
 	int r = netd_netns_run(pins_dir, name, dial, &c, err);

@@ -28,8 +28,8 @@ int netd_netns_remove(const char *pins_dir, const char *name, CrispError **err);
 bool netd_netns_exists(const char *pins_dir, const char *name);
 
 /* Runs fn(arg) on a thread inside the pinned namespace; returns fn's result. */
-int netd_netns_run(const char *pins_dir, const char *name,
-		   int (*fn)(void *arg, CrispError **err), void *arg, CrispError **err);
+int netd_netns_run(const char *pins_dir, const char *name, int (*fn)(void *arg, CrispError **err),
+		   void *arg, CrispError **err);
 
 typedef struct NetdLinkStats {
 	char name[16];

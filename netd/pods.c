@@ -162,8 +162,7 @@ static int insert_attachment(Netd *nd, const char *id, size_t idx, const json_t 
 	return r;
 }
 
-static int set_result(Netd *nd, const char *id, size_t idx, const json_t *result,
-		      CrispError **err)
+static int set_result(Netd *nd, const char *id, size_t idx, const json_t *result, CrispError **err)
 {
 	_cleanup_free_ char *text = json_dumps(result, JSON_COMPACT);
 	pthread_mutex_lock(&nd->lock);
@@ -224,8 +223,8 @@ static int parse_rate(const char *s, int64_t *ret)
 	static const struct {
 		const char *suffix;
 		double mult;
-	} units[] = { { "", 1 },	 { "k", 1e3 },		 { "M", 1e6 },
-		      { "G", 1e9 },	 { "T", 1e12 },		 { "Ki", 1024.0 },
+	} units[] = { { "", 1 },	   { "k", 1e3 },	   { "M", 1e6 },
+		      { "G", 1e9 },	   { "T", 1e12 },	   { "Ki", 1024.0 },
 		      { "Mi", 1048576.0 }, { "Gi", 1073741824.0 }, { "Ti", 1099511627776.0 } };
 	for (size_t i = 0; i < ELEMENTSOF(units); i++)
 		if (strcmp(end, units[i].suffix) == 0 && v * units[i].mult < 9e18) {
@@ -259,28 +258,27 @@ static int runtime_values(Netd *nd, const Crisp__NetworkAttachRequest *q, json_t
 			goto bad_port;
 		if (m->host_port == 0)
 			continue; /* no host port: nothing for portmap to do */
-		json_array_append_new(ports, json_pack("{s:i, s:i, s:s, s:s}", "hostPort",
-						       m->host_port, "containerPort",
-						       m->container_port, "protocol", proto,
-						       "hostIP", m->host_ip ? m->host_ip : ""));
+		json_array_append_new(ports,
+				      json_pack("{s:i, s:i, s:s, s:s}", "hostPort", m->host_port,
+						"containerPort", m->container_port, "protocol",
+						proto, "hostIP", m->host_ip ? m->host_ip : ""));
 		continue;
-bad_port:
+	bad_port:
 		json_decref(ports);
 		json_decref(rt);
 		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,
-				       "port mapping %zu (%s %d -> %d on \"%.40s\") is not valid", i,
-				       proto, m->host_port, m->container_port,
+				       "port mapping %zu (%s %d -> %d on \"%.40s\") is not valid",
+				       i, proto, m->host_port, m->container_port,
 				       m->host_ip ? m->host_ip : "");
 	}
 	json_object_set_new(rt, "portMappings", ports);
 	if (q->n_dns_servers || q->n_dns_searches || q->n_dns_options)
-		json_object_set_new(rt, "dns",
-				    json_pack("{s:o, s:o, s:o}", "servers",
-					      strv_json(q->dns_servers, q->n_dns_servers),
-					      "searches",
-					      strv_json(q->dns_searches, q->n_dns_searches),
-					      "options",
-					      strv_json(q->dns_options, q->n_dns_options)));
+		json_object_set_new(
+			rt, "dns",
+			json_pack("{s:o, s:o, s:o}", "servers",
+				  strv_json(q->dns_servers, q->n_dns_servers), "searches",
+				  strv_json(q->dns_searches, q->n_dns_searches), "options",
+				  strv_json(q->dns_options, q->n_dns_options)));
 	if (q->cgroup_parent && *q->cgroup_parent)
 		json_object_set_new(rt, "cgroupPath", json_string(q->cgroup_parent));
 	int64_t in = 0, out = 0;
@@ -352,9 +350,9 @@ int netd_netns_create_handler(CrispRequest *req, void *userdata, CrispError **er
 				    "pod %s already has a network namespace", q->pod_id);
 	if (r == 0) {
 		_cleanup_free_ char *now = xasprintf("%lld", (long long)now_ns());
-		r = exec_locked(nd,
-				"INSERT INTO pods(pod_id, state, created_at) VALUES(?1, 'created', ?2)",
-				err, q->pod_id, now);
+		r = exec_locked(
+			nd, "INSERT INTO pods(pod_id, state, created_at) VALUES(?1, 'created', ?2)",
+			err, q->pod_id, now);
 	}
 	if (r == 0) {
 		r = netd_netns_create(nd->pins_dir, q->pod_id, err);
@@ -540,7 +538,8 @@ int netd_teardown_handler(CrispRequest *req, void *userdata, CrispError **err)
 	pod_release(nd, q->pod_id);
 	if (r < 0)
 		return crisp_error_wrap(err, "tearing down the network of pod %s", q->pod_id);
-	log_info("pod %s: network torn down%s", q->pod_id, q->keep_netns ? " (namespace kept)" : "");
+	log_info("pod %s: network torn down%s", q->pod_id,
+		 q->keep_netns ? " (namespace kept)" : "");
 	Crisp__NetworkTeardownReply a = CRISP__NETWORK_TEARDOWN_REPLY__INIT;
 	return crisp_reply(req, CRISP_MSG_NETD_TEARDOWN_ANS, &a.base, NULL, 0);
 }

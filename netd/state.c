@@ -53,8 +53,8 @@ NetdNetworks *netd_current_networks(Netd *nd)
 
 static void reload(Netd *nd)
 {
-	NetdNetworks *n = netd_networks_load(nd->config->cni_conf_dir,
-					     (size_t)nd->config->cni_max_networks);
+	NetdNetworks *n =
+		netd_networks_load(nd->config->cni_conf_dir, (size_t)nd->config->cni_max_networks);
 	pthread_mutex_lock(&nd->lock);
 	NetdNetworks *old = nd->networks;
 	nd->networks = n;
@@ -164,12 +164,13 @@ int netd_setup(CrispBackend *b, CrispError **err)
 	pthread_mutex_init(&nd->lock, NULL);
 	crisp_inflight_init(&nd->busy);
 	nd->pins_dir = crisp_state_path(nd->config, NETD_PINS_DIR);
-	if (mkdir(nd->pins_dir, 0700) < 0 && errno != EEXIST)
-		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "creating %s",
+	int r = crisp_mkdir_p(nd->pins_dir, 0700);
+	if (r < 0)
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, -r, "creating %s",
 					     nd->pins_dir);
-	nd->networks = netd_networks_load(nd->config->cni_conf_dir,
-					  (size_t)nd->config->cni_max_networks);
-	int r = reconcile(nd, err);
+	nd->networks =
+		netd_networks_load(nd->config->cni_conf_dir, (size_t)nd->config->cni_max_networks);
+	r = reconcile(nd, err);
 	if (r < 0)
 		return crisp_error_wrap(err, "reconciling %s with net.db", nd->pins_dir);
 

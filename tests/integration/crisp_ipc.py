@@ -41,13 +41,18 @@ class Channel:
             if not more:
                 return True
 
-    def recv(self, timeout=5):
-        """(type, request_id, payload), or None at end of stream."""
+    def recv(self, timeout=5, fds=None):
+        """(type, request_id, payload), or None at end of stream.  fds, a list,
+        receives the fds that came with the message."""
         self.sock.settimeout(timeout)
         data = b""
         while True:
             try:
-                pkt = self.sock.recv(PACKET)
+                if fds is None:
+                    pkt = self.sock.recv(PACKET)
+                else:
+                    pkt, got, _, _ = socket.recv_fds(self.sock, PACKET, 8)
+                    fds.extend(got)
             except ConnectionResetError:
                 # The daemon closed the channel with our message unread.
                 return None
@@ -67,10 +72,10 @@ class Channel:
         ours = internal_pb2.Hello(protocol="crisp-internal", version=1, peer="test")
         self.send(MSG_HELLO_CLIENT, ours.SerializeToString())
 
-    def call(self, type_, msg, fds=()):
+    def call(self, type_, msg, fds=(), timeout=5, received_fds=None):
         rid = self.next_id
         self.next_id += 1
         self.send(type_, msg.SerializeToString(), rid, fds)
-        answer = self.recv()
+        answer = self.recv(timeout, received_fds)
         assert answer is None or answer[1] == rid
         return answer

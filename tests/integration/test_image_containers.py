@@ -8,17 +8,13 @@ imaged runs alone here, started as systemd starts it (socket activation), so
 the test holds the only channel.
 """
 import os
-import pwd
-import socket
 import subprocess
 import tempfile
 
 import pytest
 
-from conftest import BIN, PROXY_ENV, wait_for
+from activated import ActivatedDaemon
 from conftest_registry import fixture_images, registry, registry_mod  # noqa: F401
-from crisp_ipc import MSG_ERROR
-from test_channels import connect_as
 
 import api_pb2 as api
 import internal_pb2
@@ -27,62 +23,11 @@ PULL, STATUS, REMOVE, LIST = 256 + 4, 256 + 2, 256 + 6, 256 + 0
 PREPARE, RELEASE, LIST_CONTAINERS = 256 + 32, 256 + 34, 256 + 36
 CID1, CID2 = "1" * 64, "2" * 64
 
-ERR = {v.number: v.name for v in internal_pb2.ErrorCode.DESCRIPTOR.values}
 
-
-class Imaged:
+class Imaged(ActivatedDaemon):
     def __init__(self, tmp):
-        self.tmp = tmp
-        self.root = os.path.join(tmp, "root")
+        super().__init__("imaged", tmp)
         self.dir = os.path.join(self.root, "image")
-        self.sock_path = os.path.join(tmp, "imaged.sock")
-        self.log_path = os.path.join(tmp, "log")
-        self.conf = os.path.join(tmp, "crisp.conf")
-        open(self.conf, "w").write("")
-        self.proc = None
-        self.ch = None
-
-    def start(self):
-        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        if os.path.exists(self.sock_path):
-            os.unlink(self.sock_path)
-        lsock.bind(self.sock_path)
-        os.chmod(self.sock_path, 0o666)
-        lsock.listen(8)
-        log = open(self.log_path, "ab")
-        # LISTEN_PID must name the daemon itself: set it in the shell that execs it.
-        cmd = (f"exec 3<&{lsock.fileno()}; LISTEN_FDS=1 LISTEN_PID=$$ exec {BIN}/crisp-imaged "
-               f"--config {self.conf} --root {self.root} --state {self.tmp}/state "
-               f"--log-level debug")
-        self.proc = subprocess.Popen(["/bin/bash", "-c", cmd], pass_fds=[lsock.fileno()],
-                                     stdout=log, stderr=subprocess.STDOUT,
-                                     env=dict(os.environ, **PROXY_ENV))
-        lsock.close()
-        log.close()
-        wait_for(lambda: "serving" in self.log(), 10, what="imaged serving")
-        self.ch = connect_as(self.sock_path, pwd.getpwnam("crisp").pw_uid)
-        self.ch.handshake("crisp-imaged")
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            assert self.proc.wait(20) == 0
-        self.proc = None
-
-    def log(self):
-        return open(self.log_path, errors="replace").read()
-
-    def call(self, type_, msg, reply_cls):
-        """The reply, or ("error", code name, message)."""
-        answer = self.ch.call(type_, msg)
-        assert answer is not None, "imaged closed the channel:\n" + self.log()[-3000:]
-        t, _, payload = answer
-        if t == MSG_ERROR:
-            e = internal_pb2.ErrorReply.FromString(payload)
-            return ("error", ERR[e.code], e.message)
-        assert t == type_ + 1
-        return reply_cls.FromString(payload)
 
     def pull(self, ref):
         r = self.call(PULL, api.PullImageRequest(image=api.ImageSpec(image=ref)),
