@@ -53,10 +53,10 @@ enum {
 	CRISP_MSG_IMAGED_LIST_CONTAINERS_ANS =
 		CRISP_MSG_IMAGED_BASE + 37, /* ListContainerSnapshotsReply */
 
-	CRISP_MSG_NETD_STATUS_REQ = CRISP_MSG_NETD_BASE + 0,   /* Crisp__NetworkStatusRequest */
-	CRISP_MSG_NETD_STATUS_ANS = CRISP_MSG_NETD_BASE + 1,   /* Crisp__NetworkStatusReply */
-	CRISP_MSG_NETD_POD_CIDR_REQ = CRISP_MSG_NETD_BASE + 2, /* Crisp__PodCidrRequest */
-	CRISP_MSG_NETD_POD_CIDR_ANS = CRISP_MSG_NETD_BASE + 3, /* Crisp__PodCidrReply */
+	CRISP_MSG_NETD_STATUS_REQ = CRISP_MSG_NETD_BASE + 0,	   /* Crisp__NetworkStatusRequest */
+	CRISP_MSG_NETD_STATUS_ANS = CRISP_MSG_NETD_BASE + 1,	   /* Crisp__NetworkStatusReply */
+	CRISP_MSG_NETD_POD_CIDR_REQ = CRISP_MSG_NETD_BASE + 2,	   /* Crisp__PodCidrRequest */
+	CRISP_MSG_NETD_POD_CIDR_ANS = CRISP_MSG_NETD_BASE + 3,	   /* Crisp__PodCidrReply */
 	CRISP_MSG_NETD_NETNS_CREATE_REQ = CRISP_MSG_NETD_BASE + 4, /* NetnsCreateRequest */
 	CRISP_MSG_NETD_NETNS_CREATE_ANS = CRISP_MSG_NETD_BASE + 5, /* NetnsCreateReply */
 	CRISP_MSG_NETD_ATTACH_REQ = CRISP_MSG_NETD_BASE + 6,	   /* NetworkAttachRequest */
