@@ -15,7 +15,7 @@ build_pkgs=(
 	libsystemd-dev libmicrohttpd-dev libinih-dev
 )
 run_pkgs=(
-	runc crun conmon containernetworking-plugins iproute2 adduser
+	runc crun conmon containernetworking-plugins iproute2 iptables adduser
 )
 test_pkgs=(
 	libcmocka-dev clang-format

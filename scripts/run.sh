@@ -8,5 +8,6 @@ cd "$top"
 
 bash scripts/install-deps.sh run
 bash scripts/ensure-user.sh crisp
+bash scripts/install-cni-default.sh
 bash scripts/build.sh build
 exec build/bin/crisp run "$@"
