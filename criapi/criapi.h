@@ -107,6 +107,10 @@ int criapi_rpc_version(const CriapiCall *call, CriapiResponse *ret, CrispError *
 int criapi_rpc_status(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
 int criapi_rpc_runtime_config(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
 int criapi_rpc_update_runtime_config(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+/* The pod calls that take sandboxd and netd in turn (rpc_pods.c). */
+int criapi_rpc_run_pod_sandbox(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+int criapi_rpc_stop_pod_sandbox(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+int criapi_rpc_remove_pod_sandbox(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
 
 /* --- events.c --- */
 

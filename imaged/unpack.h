@@ -82,6 +82,7 @@
 #define CRISP_IMAGED_UNPACK_H
 
 #include "error.h"
+#include "fsutil.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -131,12 +132,5 @@ typedef struct CrispUnpackStats {
 int crisp_unpack_layer(int src_fd, const char *expected_diff_id, int dest_dirfd,
 		       const CrispUnpackLimits *limits, CrispUnpackStats *ret_stats,
 		       CrispError **err);
-
-/*
- * Removes name under dirfd and, when it is a directory, everything below it,
- * never following a symlink.  Uses a constant number of fds whatever the
- * depth.  A missing name is not an error.  Returns 0 or a negative errno.
- */
-int crisp_remove_tree_at(int dirfd, const char *name);
 
 #endif

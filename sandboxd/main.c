@@ -1,24 +1,42 @@
 /*
  * crisp-sandboxd - runs pods and containers for crisp.
  */
+#include "api.pb-c.h"
 #include "backend.h"
+#include "ipc_types.h"
 #include "sandboxd.h"
 
-static const CrispDbMigration sandboxd_migrations[] = {
-	CRISP_DB_MIGRATION_META,
+#define CRI(n, desc, fn)                                                                           \
+	{                                                                                          \
+		CRISP_MSG_SANDBOXD_BASE + (n), &(desc), fn, CRISP_HANDLER_ASYNC, 0                 \
+	}
+
+static const CrispHandler sandboxd_handlers[] = {
+	CRI(2, runtime__v1__stop_pod_sandbox_request__descriptor, sandboxd_stop_pod),
+	CRI(4, runtime__v1__remove_pod_sandbox_request__descriptor, sandboxd_remove_pod),
+	CRI(6, runtime__v1__pod_sandbox_status_request__descriptor, sandboxd_pod_status),
+	CRI(8, runtime__v1__list_pod_sandbox_request__descriptor, sandboxd_list_pods),
+	{ CRISP_MSG_SANDBOXD_POD_RUN_REQ, &crisp__pod_run_request__descriptor, sandboxd_pod_run,
+	  CRISP_HANDLER_ASYNC, 0 },
+	{ CRISP_MSG_SANDBOXD_POD_SET_NETWORK_REQ, &crisp__pod_set_network_request__descriptor,
+	  sandboxd_pod_set_network, CRISP_HANDLER_ASYNC, 0 },
 };
 
 int main(int argc, char **argv)
 {
-	static const CrispBackendSpec spec = {
+	const CrispBackendSpec spec = {
 		.name = "crisp-sandboxd",
 		.backend = CRISP__BACKEND__BACKEND_SANDBOXD,
 		.profile = &sandboxd_profile,
 		.root_subdir = "sandbox",
 		.db_name = "sandbox.db",
 		.migrations = sandboxd_migrations,
-		.n_migrations = ELEMENTSOF(sandboxd_migrations),
+		.n_migrations = sandboxd_n_migrations,
 		.spawn_builder = sandboxd_spawn_build,
+		.handlers = sandboxd_handlers,
+		.n_handlers = ELEMENTSOF(sandboxd_handlers),
+		.setup = sandboxd_setup,
+		.teardown = sandboxd_teardown,
 	};
 	return crisp_backend_main(&spec, argc, argv);
 }

@@ -10,7 +10,6 @@ the bridge and any iptables chain it caused at the end.
 import json
 import os
 import secrets
-import shlex
 import socket
 import subprocess
 import tempfile
@@ -19,6 +18,7 @@ import time
 import pytest
 
 from activated import ActivatedDaemon
+from cni_helpers import bridge_conflist, nat_chains, remove_host_network_state
 from conftest import wait_for
 
 import internal_pb2 as ipb
@@ -31,28 +31,6 @@ pytestmark = pytest.mark.skipif(not os.path.exists(f"{CNI_BIN}/bridge"),
                                 reason="containernetworking-plugins is not installed")
 
 _counter = [0]
-
-
-def nat_chains():
-    out = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True,
-                         text=True).stdout
-    return {line.split()[1] for line in out.splitlines() if line.startswith("-N ")}
-
-
-def bridge_conflist(bridge, subnet, ipam_dir, extra_plugins=()):
-    return {
-        "cniVersion": "1.0.0",
-        "name": "crisp-test",
-        "plugins": [
-            {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False,
-             "hairpinMode": True,
-             "ipam": {"type": "host-local", "dataDir": ipam_dir,
-                      "ranges": [[{"subnet": subnet}]],
-                      "routes": [{"dst": "0.0.0.0/0"}]}},
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-            *extra_plugins,
-        ],
-    }
 
 
 class Netd(ActivatedDaemon):
@@ -136,16 +114,7 @@ def netd():
         d.stop()
         for pod in os.listdir(d.pins) if os.path.isdir(d.pins) else []:
             subprocess.run(["umount", "-l", os.path.join(d.pins, pod)], capture_output=True)
-        subprocess.run(["ip", "link", "del", d.bridge], capture_output=True)
-        for chain in sorted(nat_chains() - chains):
-            subprocess.run(["iptables", "-w", "-t", "nat", "-F", chain], capture_output=True)
-        for chain in sorted(nat_chains() - chains):
-            for line in subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True,
-                                       text=True).stdout.splitlines():
-                if f"-j {chain}" in line:
-                    subprocess.run(["iptables", "-w", "-t", "nat", "-D", *shlex.split(line)[1:]],
-                                   capture_output=True)
-            subprocess.run(["iptables", "-w", "-t", "nat", "-X", chain], capture_output=True)
+        remove_host_network_state(d.bridge, chains)
         subprocess.run(["rm", "-rf", tmp], check=False)
 
 

@@ -1,0 +1,222 @@
+/*
+ * oci_pod.c - the infra process's OCI spec, and pod sysctl policy.
+ *
+ * The infra process is crisp-pause on a shared read-only root, as an
+ * unprivileged user (65535) with no capabilities and no_new_privs.  It owns
+ * the pod's namespaces: PID (unless the pod shares the node's), IPC, UTS,
+ * mount, and network through netd's pin (or the node's).
+ */
+#include "oci_pod.h"
+
+#include <ctype.h>
+#include <fnmatch.h>
+
+#define PAUSE_UID 65535
+#define SYSCTL_VALUE_MAX 256
+
+/* kubelet's safe set, plus the namespaced IPC ones a pod may tune. */
+static const char *const default_sysctls[] = {
+	"kernel.shm_rmid_forced",
+	"net.ipv4.ip_local_port_range",
+	"net.ipv4.tcp_syncookies",
+	"net.ipv4.ping_group_range",
+	"net.ipv4.ip_unprivileged_port_start",
+	"net.ipv4.ip_local_reserved_ports",
+	"net.ipv4.tcp_keepalive_time",
+	"net.ipv4.tcp_fin_timeout",
+	"net.ipv4.tcp_keepalive_intvl",
+	"net.ipv4.tcp_keepalive_probes",
+	"net.ipv4.tcp_rmem",
+	"net.ipv4.tcp_wmem",
+	NULL,
+};
+
+bool sandboxd_pod_uses_host(const Runtime__V1__PodSandboxConfig *c, char kind)
+{
+	const Runtime__V1__NamespaceOption *o =
+		c->linux && c->linux->security_context
+			? c->linux->security_context->namespace_options
+			: NULL;
+	if (!o)
+		return false;
+	Runtime__V1__NamespaceMode m = kind == 'n' ? o->network : kind == 'p' ? o->pid : o->ipc;
+	return m == RUNTIME__V1__NAMESPACE_MODE__NODE;
+}
+
+static bool sysctl_allowed(const CrispConfig *cfg, const char *name)
+{
+	if (cfg->allowed_sysctls) {
+		for (char **p = cfg->allowed_sysctls; *p; p++)
+			if (fnmatch(*p, name, 0) == 0)
+				return true;
+		return false;
+	}
+	for (const char *const *p = default_sysctls; *p; p++)
+		if (strcmp(*p, name) == 0)
+			return true;
+	return false;
+}
+
+static bool sysctl_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+	if (len == 0 || len > 255 || n[0] == '.' || n[len - 1] == '.' || strstr(n, ".."))
+		return false;
+	for (const char *p = n; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("_.-", *p)))
+			return false;
+	return true;
+}
+
+static bool sysctl_value_ok(const char *v)
+{
+	if (strlen(v) > SYSCTL_VALUE_MAX)
+		return false;
+	for (const char *p = v; *p; p++)
+		if (*p != ' ' && *p != '\t' && !isgraph((unsigned char)*p))
+			return false;
+	return true;
+}
+
+int sandboxd_check_sysctls(const CrispConfig *cfg, const Runtime__V1__PodSandboxConfig *c,
+			   CrispError **err)
+{
+	if (!c->linux)
+		return 0;
+	for (size_t i = 0; i < c->linux->n_sysctls; i++) {
+		const char *n = c->linux->sysctls[i]->key, *v = c->linux->sysctls[i]->value;
+		if (!sysctl_name_ok(n))
+			return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,
+					       "sysctl \"%.80s\" is not a sysctl name", n);
+		if (!sysctl_value_ok(v))
+			return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,
+					       "sysctl %s: the value has a control character or "
+					       "is longer than %d bytes",
+					       n, SYSCTL_VALUE_MAX);
+		if (!sysctl_allowed(cfg, n))
+			return crisp_error_set(err, CRISP_ERR_PERMISSION_DENIED, EPERM,
+					       "sysctl %s is not allowed on this node "
+					       "([runtime] allowed_sysctls)",
+					       n);
+		bool net = strncmp(n, "net.", 4) == 0;
+		bool ipc = strncmp(n, "kernel.shm", 10) == 0 || strncmp(n, "kernel.msg", 10) == 0 ||
+			   strcmp(n, "kernel.sem") == 0 || strncmp(n, "fs.mqueue.", 10) == 0;
+		if ((net && sandboxd_pod_uses_host(c, 'n')) ||
+		    (ipc && sandboxd_pod_uses_host(c, 'i')))
+			return crisp_error_set(
+				err, CRISP_ERR_INVALID, EINVAL,
+				"sysctl %s would change the node: the pod shares the "
+				"node's %s namespace",
+				n, net ? "network" : "IPC");
+		if (!net && !ipc && strncmp(n, "kernel.", 7) != 0)
+			return crisp_error_set(err, CRISP_ERR_PERMISSION_DENIED, EPERM,
+					       "sysctl %s is not namespaced", n);
+	}
+	return 0;
+}
+
+static json_t *mount_of(const char *dest, const char *type, const char *source, const char *options)
+{
+	json_t *opts = json_array();
+	_cleanup_free_ char *copy = xstrdup(options);
+	for (char *save = NULL, *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
+		json_array_append_new(opts, json_string(o));
+	return json_pack("{s:s, s:s, s:s, s:o}", "destination", dest, "type", type, "source",
+			 source, "options", opts);
+}
+
+static json_t *mounts(const PodSpecInput *in)
+{
+	json_t *m = json_array();
+	json_array_append_new(m, mount_of("/proc", "proc", "proc", "nosuid,noexec,nodev"));
+	json_array_append_new(
+		m, mount_of("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
+	json_array_append_new(m, mount_of("/dev/pts", "devpts", "devpts",
+					  "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
+	json_array_append_new(m, mount_of("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
+	if (in->shm) {
+		json_array_append_new(
+			m, mount_of("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
+		json_array_append_new(
+			m, mount_of("/dev/shm", "bind", in->shm, "rbind,nosuid,noexec,nodev"));
+	}
+	static const char *const files[] = { "hostname", "hosts", "resolv.conf" };
+	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+		_cleanup_free_ char *src = xasprintf("%s/%s", in->etc_dir, files[i]);
+		_cleanup_free_ char *dst = xasprintf("/etc/%s", files[i]);
+		json_array_append_new(m,
+				      mount_of(dst, "bind", src, "rbind,ro,nosuid,nodev,noexec"));
+	}
+	return m;
+}
+
+static json_t *namespaces(const Runtime__V1__PodSandboxConfig *c, const PodSpecInput *in)
+{
+	json_t *ns = json_array();
+	if (!sandboxd_pod_uses_host(c, 'p'))
+		json_array_append_new(ns, json_pack("{s:s}", "type", "pid"));
+	if (in->shm)
+		json_array_append_new(ns, json_pack("{s:s}", "type", "ipc"));
+	json_array_append_new(ns, json_pack("{s:s}", "type", "uts"));
+	json_array_append_new(ns, json_pack("{s:s}", "type", "mount"));
+	if (in->netns)
+		json_array_append_new(
+			ns, json_pack("{s:s, s:s}", "type", "network", "path", in->netns));
+	return ns;
+}
+
+static json_t *empty_caps(void)
+{
+	return json_pack("{s:[], s:[], s:[], s:[], s:[]}", "bounding", "effective", "inheritable",
+			 "permitted", "ambient");
+}
+
+static const char *const masked_paths[] = {
+	"/proc/acpi",
+	"/proc/asound",
+	"/proc/kcore",
+	"/proc/keys",
+	"/proc/latency_stats",
+	"/proc/timer_list",
+	"/proc/timer_stats",
+	"/proc/sched_debug",
+	"/proc/scsi",
+	"/sys/firmware",
+	"/sys/devices/virtual/powercap",
+	NULL,
+};
+static const char *const readonly_paths[] = {
+	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+};
+
+static json_t *strv_json(const char *const *v)
+{
+	json_t *a = json_array();
+	for (; *v; v++)
+		json_array_append_new(a, json_string(*v));
+	return a;
+}
+
+json_t *sandboxd_pod_spec(Sandboxd *sd, const Runtime__V1__PodSandboxConfig *c,
+			  const PodSpecInput *in)
+{
+	json_t *sysctl = json_object();
+	for (size_t i = 0; c->linux && i < c->linux->n_sysctls; i++)
+		json_object_set_new(sysctl, c->linux->sysctls[i]->key,
+				    json_string(c->linux->sysctls[i]->value));
+	json_t *process =
+		json_pack("{s:b, s:{s:i, s:i}, s:[s], s:[s], s:s, s:o, s:b, s:i}", "terminal", 0,
+			  "user", "uid", PAUSE_UID, "gid", PAUSE_UID, "args", "/pause", "env",
+			  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			  "cwd", "/", "capabilities", empty_caps(), "noNewPrivileges", 1,
+			  "oomScoreAdj", in->oom_score_adj);
+	json_t *linux = json_pack(
+		"{s:o, s:s, s:o, s:{s:{s:i}}, s:o, s:o}", "namespaces", namespaces(c, in),
+		"cgroupsPath", in->cgroups_path, "sysctl", sysctl, "resources", "cpu", "shares", 2,
+		"maskedPaths", strv_json(masked_paths), "readonlyPaths", strv_json(readonly_paths));
+	return json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o, s:{s:s, s:s}}", "ociVersion",
+			 "1.0.2", "process", process, "root", "path", sd->pause_rootfs, "readonly",
+			 1, "hostname", in->hostname, "mounts", mounts(in), "linux", linux,
+			 "annotations", "io.kubernetes.cri.container-type", "sandbox",
+			 "io.kubernetes.cri.sandbox-id", in->pod_id);
+}

@@ -1,0 +1,48 @@
+/*
+ * pods.h - what pods.c and pod_status.c share: a pod's row, per-pod
+ * serialization, and resolving the IDs requests name.
+ */
+#ifndef CRISP_SANDBOXD_PODS_H
+#define CRISP_SANDBOXD_PODS_H
+
+#include "api.pb-c.h"
+#include "sandboxd.h"
+
+typedef struct SandboxdPod {
+	char *id;
+	char *state; /* "creating", "ready", "notready" */
+	Runtime__V1__PodSandboxConfig *config;
+	char *handler;
+	char *cgroup_parent;
+	char *netns;
+	char **ips;
+	int pid;
+	int64_t created_at;
+} SandboxdPod;
+
+void sandboxd_pod_done(SandboxdPod *p);
+
+/* Reads a pod's row; -ENOENT when there is none. */
+int sandboxd_pod_get(Sandboxd *sd, const char *id, SandboxdPod *ret, CrispError **err);
+/* Every pod, in creation order. */
+int sandboxd_pod_list(Sandboxd *sd, SandboxdPod **ret, size_t *ret_n, CrispError **err);
+/* The pod's state, or NULL in *ret when sandboxd has no such pod. */
+int sandboxd_pod_state(Sandboxd *sd, const char *id, char **ret, CrispError **err);
+/*
+ * The full ID a request names: the whole ID or a unique prefix of it (as
+ * crictl users type them).  -ENOENT (with *err) when no pod matches;
+ * CRISP_ERR_INVALID when the text is not hex, or the prefix is ambiguous.
+ */
+int sandboxd_pod_resolve(Sandboxd *sd, const char *s, char **ret, CrispError **err);
+/* Runs sql with ?1 = id, ?2 = value, ?3 = text, under the lock. */
+int sandboxd_pod_exec_sql(Sandboxd *sd, const char *sql, const char *id, int64_t value,
+			  const char *text, CrispError **err);
+
+void sandboxd_pod_claim(Sandboxd *sd, const char *id);
+void sandboxd_pod_release(Sandboxd *sd, const char *id);
+/* Removes what a pod has on the node (runtime state, shm, files); errors are logged. */
+void sandboxd_pod_undo(Sandboxd *sd, const char *id, const char *handler);
+/* True while pid runs (a zombie does not). */
+bool sandboxd_pid_alive(int pid);
+
+#endif

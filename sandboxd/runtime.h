@@ -1,0 +1,20 @@
+/*
+ * runtime.h - the OCI runtime (runc, crun) run through the spawn helper.
+ *
+ * Each call runs one runtime verb for one container and waits for it.  A
+ * failure's message is the runtime's own, from its JSON log in the bundle.
+ */
+#ifndef CRISP_SANDBOXD_RUNTIME_H
+#define CRISP_SANDBOXD_RUNTIME_H
+
+#include "sandboxd.h"
+
+#define SANDBOXD_RUNTIME_TIMEOUT_MS 60000
+
+/* "create" (bundle from the ID), "start", "delete" (forced). */
+int sandboxd_runtime(Sandboxd *sd, const char *handler, const char *id, const char *verb,
+		     CrispError **err);
+int sandboxd_runtime_kill(Sandboxd *sd, const char *handler, const char *id, int sig,
+			  CrispError **err);
+
+#endif

@@ -1,0 +1,149 @@
+/*
+ * state.c - sandboxd's start-up: its folders, the infra process's root
+ * file system, and the floor for oom_score_adj.
+ */
+#include "sandboxd.h"
+
+#include "log.h"
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+const CrispDbMigration sandboxd_migrations[] = {
+	CRISP_DB_MIGRATION_META,
+	{ "pods", "CREATE TABLE pods ("
+		  "  id TEXT PRIMARY KEY NOT NULL,"
+		  /* name, namespace, uid and attempt: unique until the pod is removed */
+		  "  name_key TEXT UNIQUE NOT NULL,"
+		  "  state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'notready')),"
+		  "  config BLOB NOT NULL,"
+		  "  runtime_handler TEXT NOT NULL,"
+		  "  cgroup_parent TEXT NOT NULL,"
+		  "  netns TEXT NOT NULL DEFAULT '',"
+		  "  ips TEXT NOT NULL DEFAULT '',"
+		  "  pid INTEGER NOT NULL DEFAULT 0,"
+		  "  created_at INTEGER NOT NULL);" },
+};
+const size_t sandboxd_n_migrations = ELEMENTSOF(sandboxd_migrations);
+
+/* Copies the static crisp-pause next to our binary into the shared root. */
+static int make_pause_rootfs(Sandboxd *sd, CrispError **err)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "/proc/self/exe");
+	self[n] = 0;
+	_cleanup_free_ char *src = xasprintf("%s/crisp-pause", dirname(self));
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return crisp_error_set_errno(err, CRISP_ERR_FAILED_PRECONDITION, errno,
+					     "the infra binary %s", src);
+	int r = crisp_mkdir_p(sd->pause_rootfs, 0755);
+	if (r < 0)
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, -r, "creating %s",
+					     sd->pause_rootfs);
+	/* Mount points: the root is read-only, so runc cannot make them. */
+	static const char *const dirs[] = { "proc", "dev", "sys", "etc" };
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		_cleanup_free_ char *d = xasprintf("%s/%s", sd->pause_rootfs, dirs[i]);
+		if (mkdir(d, 0755) < 0 && errno != EEXIST)
+			return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "creating %s",
+						     d);
+	}
+	static const char *const files[] = { "etc/hostname", "etc/hosts", "etc/resolv.conf" };
+	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+		_cleanup_free_ char *f = xasprintf("%s/%s", sd->pause_rootfs, files[i]);
+		int fd = open(f, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd < 0)
+			return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "creating %s",
+						     f);
+		close(fd);
+	}
+	/* A fresh copy each start: the binary may have been rebuilt. */
+	_cleanup_free_ char *tmp = xasprintf("%s/.pause.tmp", sd->pause_rootfs);
+	_cleanup_free_ char *dst = xasprintf("%s/pause", sd->pause_rootfs);
+	_cleanup_close_ int out =
+		open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0755);
+	if (out < 0)
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "creating %s", tmp);
+	char buf[65536];
+	ssize_t k;
+	while ((k = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)k) != k)
+			return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "writing %s",
+						     tmp);
+	if (k < 0 || fchmod(out, 0755) < 0 || rename(tmp, dst) < 0)
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "installing %s", dst);
+	return 0;
+}
+
+/*
+ * Lowering oom_score_adj needs CAP_SYS_RESOURCE.  Where the node's bounding
+ * set lacks it (some VMs), runc could only fail: the floor is then our own
+ * value, and pods asking lower get it, with a log line.
+ */
+static int oom_floor(void)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)getppid());
+	FILE *f = fopen(path, "re");
+	unsigned long long bnd = ~0ULL;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapBnd: %llx", &bnd) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (bnd & (1ULL << 24)) /* CAP_SYS_RESOURCE */
+		return -1000;
+	int v = 0;
+	f = fopen("/proc/self/oom_score_adj", "re");
+	if (f && fscanf(f, "%d", &v) != 1)
+		v = 0;
+	if (f)
+		fclose(f);
+	log_info("the node has no CAP_SYS_RESOURCE: oom_score_adj below %d is raised to %d", v, v);
+	return v;
+}
+
+int sandboxd_setup(CrispBackend *b, CrispError **err)
+{
+	Sandboxd *sd = xcalloc(1, sizeof(*sd));
+	b->state = sd;
+	sd->backend = b;
+	sd->config = &b->opts.config;
+	sd->db = b->db;
+	pthread_mutex_init(&sd->lock, NULL);
+	crisp_inflight_init(&sd->busy);
+	sd->pods_dir = xasprintf("%s/pods", b->dir);
+	sd->pause_rootfs = xasprintf("%s/pause/rootfs", b->dir);
+	sd->run_dir = crisp_state_path(sd->config, "sandbox/pods");
+	sd->bundles_dir = crisp_state_path(sd->config, "sandbox/bundles");
+	sd->netns_dir = crisp_state_path(sd->config, "netns");
+	const char *dirs[] = { sd->pods_dir, sd->run_dir, sd->bundles_dir };
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+		int r = crisp_mkdir_p(dirs[i], 0700);
+		if (r < 0)
+			return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, -r, "creating %s",
+						     dirs[i]);
+	}
+	sd->oom_score_adj_floor = oom_floor();
+	return make_pause_rootfs(sd, err);
+}
+
+void sandboxd_teardown(CrispBackend *b)
+{
+	Sandboxd *sd = b->state;
+	if (!sd)
+		return;
+	crisp_inflight_done(&sd->busy);
+	free(sd->pods_dir);
+	free(sd->run_dir);
+	free(sd->bundles_dir);
+	free(sd->pause_rootfs);
+	free(sd->netns_dir);
+	free(sd);
+	b->state = NULL;
+}
