@@ -43,27 +43,46 @@ bool sandboxd_pod_uses_host(const Runtime__V1__PodSandboxConfig *c, char kind)
 	return m == RUNTIME__V1__NAMESPACE_MODE__NODE;
 }
 
+/*
+ * Names come in two spellings: "net.ipv4.ip_forward", and the slash form
+ * the kubelet passes when a part holds a dot ("net/ipv4/conf/eth0.100/
+ * forwarding").  Policy is checked on the dotted form, with dots inside a
+ * part turned into slashes, as Kubernetes normalizes them.
+ */
+static char *sysctl_dotted(const char *n)
+{
+	char *d = xstrdup(n);
+	if (strchr(n, '/'))
+		for (char *p = d; *p; p++)
+			*p = *p == '/' ? '.' : *p == '.' ? '/' : *p;
+	return d;
+}
+
 static bool sysctl_allowed(const CrispConfig *cfg, const char *name)
 {
+	_cleanup_free_ char *dotted = sysctl_dotted(name);
 	if (cfg->allowed_sysctls) {
 		for (char **p = cfg->allowed_sysctls; *p; p++)
-			if (fnmatch(*p, name, 0) == 0)
+			if (fnmatch(*p, dotted, 0) == 0)
 				return true;
 		return false;
 	}
 	for (const char *const *p = default_sysctls; *p; p++)
-		if (strcmp(*p, name) == 0)
+		if (strcmp(*p, dotted) == 0)
 			return true;
 	return false;
 }
 
+/* Parts of [a-z0-9_-], and dots only inside parts of the slash form. */
 static bool sysctl_name_ok(const char *n)
 {
 	size_t len = strlen(n);
-	if (len == 0 || len > 255 || n[0] == '.' || n[len - 1] == '.' || strstr(n, ".."))
+	char sep = strchr(n, '/') ? '/' : '.';
+	if (len == 0 || len > 255 || n[0] == sep || n[len - 1] == sep || strstr(n, "..") ||
+	    strstr(n, "//"))
 		return false;
 	for (const char *p = n; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("_.-", *p)))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("_.-/", *p)))
 			return false;
 	return true;
 }
@@ -98,9 +117,10 @@ int sandboxd_check_sysctls(const CrispConfig *cfg, const Runtime__V1__PodSandbox
 					       "sysctl %s is not allowed on this node "
 					       "([runtime] allowed_sysctls)",
 					       n);
-		bool net = strncmp(n, "net.", 4) == 0;
-		bool ipc = strncmp(n, "kernel.shm", 10) == 0 || strncmp(n, "kernel.msg", 10) == 0 ||
-			   strcmp(n, "kernel.sem") == 0 || strncmp(n, "fs.mqueue.", 10) == 0;
+		_cleanup_free_ char *d = sysctl_dotted(n);
+		bool net = strncmp(d, "net.", 4) == 0;
+		bool ipc = strncmp(d, "kernel.shm", 10) == 0 || strncmp(d, "kernel.msg", 10) == 0 ||
+			   strcmp(d, "kernel.sem") == 0 || strncmp(d, "fs.mqueue.", 10) == 0;
 		if ((net && sandboxd_pod_uses_host(c, 'n')) ||
 		    (ipc && sandboxd_pod_uses_host(c, 'i')))
 			return crisp_error_set(
@@ -108,7 +128,7 @@ int sandboxd_check_sysctls(const CrispConfig *cfg, const Runtime__V1__PodSandbox
 				"sysctl %s would change the node: the pod shares the "
 				"node's %s namespace",
 				n, net ? "network" : "IPC");
-		if (!net && !ipc && strncmp(n, "kernel.", 7) != 0)
+		if (!net && !ipc && strncmp(d, "kernel.", 7) != 0)
 			return crisp_error_set(err, CRISP_ERR_PERMISSION_DENIED, EPERM,
 					       "sysctl %s is not namespaced", n);
 	}

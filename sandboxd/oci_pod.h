@@ -28,8 +28,9 @@ bool sandboxd_pod_uses_host(const Runtime__V1__PodSandboxConfig *c, char kind);
  * Checks the pod's sysctls: each name allowed by [runtime] allowed_sysctls
  * (or the built-in safe set), in a namespace the pod has of its own (net.*
  * needs its own network, kernel.shm*, kernel.msg*, kernel.sem and
- * fs.mqueue.* its own IPC), and made only of [a-z0-9_.-] with no empty
- * part; each value printable, without newline, at most 256 bytes.
+ * fs.mqueue.* its own IPC), and made only of [a-z0-9_-] parts separated by
+ * dots (or by slashes, when a part holds a dot), with no empty part; each
+ * value printable, without newline, at most 256 bytes.
  */
 int sandboxd_check_sysctls(const CrispConfig *cfg, const Runtime__V1__PodSandboxConfig *c,
 			   CrispError **err);

@@ -142,6 +142,23 @@ class Suite:
         import grpc
         return grpc.insecure_channel(f"unix://{self.socket}")
 
+    def remove_pods(self):
+        """Removes every pod still there: pods outlive the suite by design, so a
+        test run must not leave any behind."""
+        if not self.proc or self.proc.poll() is not None:
+            return
+        import grpc
+        import api_pb2 as api
+        import api_pb2_grpc
+        with self.channel() as ch:
+            rt = api_pb2_grpc.RuntimeServiceStub(ch)
+            try:
+                for pod in rt.ListPodSandbox(api.ListPodSandboxRequest(), timeout=30).items:
+                    rt.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=pod.id),
+                                        timeout=60)
+            except grpc.RpcError:
+                pass  # a suite a test broke on purpose
+
     def stop(self, timeout=30):
         if not self.proc or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
@@ -187,6 +204,7 @@ def suite_factory():
 
     yield make
     for s in suites:
+        s.remove_pods()
         s.stop()
         assert not s.leftovers(), f"processes left behind: {s.leftovers()}"
         log = s.read_log() if os.path.exists(s.log_path) else ""

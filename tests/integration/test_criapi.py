@@ -93,6 +93,12 @@ IMPLEMENTED = {
     "ImageStatus": (grpc.StatusCode.OK, ""),
     "RemoveImage": (grpc.StatusCode.OK, ""),
     "PullImage": (grpc.StatusCode.UNAVAILABLE, f"127.0.0.1:{CLOSED_PORT}"),
+    # The suite has no CNI config: the pod is undone when netd cannot attach it.
+    "RunPodSandbox": (grpc.StatusCode.FAILED_PRECONDITION, "no network config"),
+    "StopPodSandbox": (grpc.StatusCode.NOT_FOUND, "no pod"),
+    "RemovePodSandbox": (grpc.StatusCode.OK, ""),
+    "PodSandboxStatus": (grpc.StatusCode.NOT_FOUND, "no pod"),
+    "ListPodSandbox": (grpc.StatusCode.OK, ""),
 }
 
 
