@@ -185,11 +185,34 @@ int netd_cni_del(Netd *nd, const json_t *list, const NetdCniPod *pod, const json
 	return first;
 }
 
-int netd_cni_status(Netd *nd, const json_t *list, CrispError **err)
+/* True when the list's cniVersion is at least major.minor. */
+static bool version_at_least(const json_t *list, int want_major, int want_minor)
 {
 	const char *v = json_string_value(json_object_get(list, "cniVersion"));
 	int major = 0, minor = 0;
-	if (!v || sscanf(v, "%d.%d", &major, &minor) != 2 || major < 1 || (major == 1 && minor < 1))
+	if (!v || sscanf(v, "%d.%d", &major, &minor) != 2)
+		return false;
+	return major > want_major || (major == want_major && minor >= want_minor);
+}
+
+int netd_cni_check(Netd *nd, const json_t *list, const NetdCniPod *pod, const json_t *prev_result,
+		   CrispError **err)
+{
+	if (!version_at_least(list, 0, 4) || json_is_true(json_object_get(list, "disableCheck")))
+		return 0; /* CHECK came with CNI 0.4.0 */
+	json_t *plugins = json_object_get(list, "plugins");
+	for (size_t i = 0; i < json_array_size(plugins); i++) {
+		int r = run_plugin(nd, "CHECK", list, json_array_get(plugins, i), pod, prev_result,
+				   NULL, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int netd_cni_status(Netd *nd, const json_t *list, CrispError **err)
+{
+	if (!version_at_least(list, 1, 1))
 		return 0; /* STATUS came with CNI 1.1 */
 	json_t *plugins = json_object_get(list, "plugins");
 	for (size_t i = 0; i < json_array_size(plugins); i++) {

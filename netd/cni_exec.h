@@ -34,6 +34,12 @@ int netd_cni_add(Netd *nd, const json_t *list, const NetdCniPod *pod, json_t **r
 /* DEL of one network; prev_result (may be NULL) is what ADD returned. */
 int netd_cni_del(Netd *nd, const json_t *list, const NetdCniPod *pod, const json_t *prev_result,
 		 CrispError **err);
+/*
+ * CHECK of one network, with what ADD returned: skipped (0) for networks
+ * older than CNI 0.4.0 and for ones that set "disableCheck".
+ */
+int netd_cni_check(Netd *nd, const json_t *list, const NetdCniPod *pod, const json_t *prev_result,
+		   CrispError **err);
 /* STATUS of one network (CNI 1.1); networks of older versions are ready. */
 int netd_cni_status(Netd *nd, const json_t *list, CrispError **err);
 

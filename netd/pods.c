@@ -567,6 +567,11 @@ int netd_pod_network_handler(CrispRequest *req, void *userdata, CrispError **err
 	_cleanup_free_ char *ifname = NULL;
 	if (n > 1 && att[1].result)
 		r = netd_cni_result_ips(att[1].result, &ips, &ifname, err);
+	for (size_t i = 0; r == 0 && q->check && i < n; i++) {
+		NetdCniPod pod = { q->pod_id, att[i].ifname, att[i].cni_args, att[i].runtime };
+		if (att[i].config && att[i].result)
+			r = netd_cni_check(nd, att[i].config, &pod, att[i].result, err);
+	}
 	attachments_free(att, n);
 	if (r < 0)
 		return r;

@@ -365,3 +365,17 @@ def test_refusals(netd):
     assert netd.create(pod)[:2] == ("error", "ERROR_ALREADY_EXISTS")
     assert not isinstance(netd.teardown(pod), tuple)
     assert os.listdir(netd.pins) == []
+
+
+def test_check_finds_a_broken_pod_network(netd):
+    started(netd)
+    pod, _ = netd.pod_up()
+    ok = netd.call(PODNET, ipb.PodNetworkRequest(pod_id=pod, check=True), ipb.PodNetworkReply)
+    assert not isinstance(ok, tuple), ok
+    # Someone removes the pod's interface: the bridge plugin's CHECK says so.
+    p = netd.in_pod(pod, "ip", "link", "del", "eth0")
+    assert p.returncode == 0, p.stderr
+    r = netd.call(PODNET, ipb.PodNetworkRequest(pod_id=pod, check=True), ipb.PodNetworkReply)
+    assert r[0] == "error" and "CHECK" in r[2] and "bridge" in r[2], r
+    assert not isinstance(netd.teardown(pod), tuple)
+    assert netd.allocations() == []

@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from cni_helpers import bridge_conflist, nat_chains, remove_host_network_state
-from conftest import proc_status
+from conftest import proc_status, wait_for
 
 import api_pb2 as api
 import api_pb2_grpc
@@ -219,3 +219,24 @@ def test_refusals(pods):
             p.run(p.config(name="s", linux=linux))
         assert e.value.code() in (code, grpc.StatusCode.INVALID_ARGUMENT), e.value.details()
     assert len(p.leftovers()["pins"]) == 1 and len(p.list()) == 1
+
+
+def test_netd_restart_keeps_pods_networking(pods):
+    p = pods()
+    a, b = p.run(name="a"), p.run(name="b")
+    ip_b = p.status(b).status.network.ip
+    old = p.suite.pid_of("crisp-netd")
+    os.kill(old, 9)
+    wait_for(lambda: p.suite.daemon_pids().get("crisp-netd") not in (None, old), 20,
+             what="netd to be restarted")
+    r = p.in_pod(a, "n", BUSYBOX, "ping", "-c", "1", "-W", "3", ip_b)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # Teardown goes through the restarted netd (after its channel is back).
+    def network_ready():
+        conds = p.rt.Status(api.StatusRequest(), timeout=10).status.conditions
+        return {c.type: c.status for c in conds}.get("NetworkReady")
+    wait_for(network_ready, 20, what="NetworkReady again")
+    for pod in (a, b):
+        p.stop(pod)
+        p.remove(pod)
+    assert p.leftovers() == {"runc": [], "pins": [], "bundles": [], "ips": [], "pods": []}
