@@ -111,6 +111,9 @@ int criapi_rpc_update_runtime_config(const CriapiCall *call, CriapiResponse *ret
 int criapi_rpc_run_pod_sandbox(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
 int criapi_rpc_stop_pod_sandbox(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
 int criapi_rpc_remove_pod_sandbox(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+/* The container calls that take imaged and sandboxd in turn (rpc_containers.c). */
+int criapi_rpc_create_container(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+int criapi_rpc_remove_container(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
 
 /* --- events.c --- */
 

@@ -126,6 +126,8 @@ static const OwnMethod own_methods[] = {
 	{ RT, "RunPodSandbox", criapi_rpc_run_pod_sandbox, NULL, NULL, false },
 	{ RT, "StopPodSandbox", criapi_rpc_stop_pod_sandbox, NULL, NULL, false },
 	{ RT, "RemovePodSandbox", criapi_rpc_remove_pod_sandbox, NULL, NULL, false },
+	{ RT, "CreateContainer", criapi_rpc_create_container, NULL, NULL, false },
+	{ RT, "RemoveContainer", criapi_rpc_remove_container, NULL, NULL, false },
 	{ RT, "StreamPodSandboxes", NULL, stream_list, "ListPodSandbox", false },
 	{ RT, "StreamContainers", NULL, stream_list, "ListContainers", false },
 	{ RT, "StreamContainerStats", NULL, stream_list, "ListContainerStats", false },

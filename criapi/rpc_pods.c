@@ -23,17 +23,13 @@
  */
 #include "criapi.h"
 
+#include "flow.h"
 #include "ipc_types.h"
 #include "log.h"
 
 #include <stdio.h>
-#include <sys/random.h>
-
-/* Undoing gets its own time, whatever was left of the caller's deadline. */
-#define UNDO_TIMEOUT_MS 60000
 
 typedef struct PodFlow PodFlow;
-typedef void (*FlowStep)(PodFlow *f, ProtobufCMessage *answer, CrispError *err);
 
 struct PodFlow {
 	CriapiReply *reply;
@@ -50,6 +46,8 @@ struct PodFlow {
 	CrispError *failure;
 	/* Stop and Remove */
 	bool remove;
+	char **containers; /* Remove: the pod's containers, whose snapshots go back to imaged */
+	size_t released;
 };
 
 static void flow_free(PodFlow *f)
@@ -58,45 +56,9 @@ static void flow_free(PodFlow *f)
 	free(f->handler);
 	crisp_proto_free(f->cfg);
 	strv_free(f->ips);
+	strv_free(f->containers);
 	crisp_error_free(f->failure);
 	free(f);
-}
-
-typedef struct StepCall {
-	PodFlow *flow;
-	FlowStep next;
-} StepCall;
-
-static void step_done(void *userdata, ProtobufCMessage *answer, int *fds _unused_,
-		      size_t n_fds _unused_, CrispError *err)
-{
-	StepCall *s = userdata;
-	PodFlow *f = s->flow;
-	FlowStep next = s->next;
-	free(s);
-	next(f, answer, err);
-	crisp_proto_free(answer);
-}
-
-/* Sends one request; its answer (or failure) goes to next. */
-static void flow_call(PodFlow *f, Crisp__Backend backend, uint16_t type,
-		      const ProtobufCMessage *msg, const ProtobufCMessageDescriptor *ans_desc,
-		      int64_t deadline_ms, FlowStep next)
-{
-	StepCall *s = xmalloc(sizeof(*s));
-	*s = (StepCall){ f, next };
-	CrispError *err = NULL;
-	if (crisp_ipc_client_call_async(criapi_backend(backend), type, msg, NULL, 0, type + 1,
-					ans_desc, deadline_ms, step_done, s, &err) < 0) {
-		free(s);
-		next(f, NULL, err);
-		crisp_error_free(err);
-	}
-}
-
-static int64_t undo_deadline(void)
-{
-	return crisp_now_ms() + UNDO_TIMEOUT_MS;
 }
 
 static void finish(PodFlow *f, CriapiResponse *resp, const CrispError *err)
@@ -107,8 +69,9 @@ static void finish(PodFlow *f, CriapiResponse *resp, const CrispError *err)
 
 /* --- RunPodSandbox: undoing --- */
 
-static void undo_done(PodFlow *f, ProtobufCMessage *answer _unused_, CrispError *err)
+static void undo_done(void *flow, ProtobufCMessage *answer _unused_, CrispError *err)
 {
+	PodFlow *f = flow;
 	if (err)
 		log_warning("pod %s: undoing a failed start: %s", f->id, err->message);
 	finish(f, NULL, f->failure);
@@ -122,12 +85,14 @@ static void undo_network(PodFlow *f)
 	}
 	Crisp__NetworkTeardownRequest m = CRISP__NETWORK_TEARDOWN_REQUEST__INIT;
 	m.pod_id = f->id;
-	flow_call(f, CRISP__BACKEND__BACKEND_NETD, CRISP_MSG_NETD_TEARDOWN_REQ, &m.base,
-		  &crisp__network_teardown_reply__descriptor, undo_deadline(), undo_done);
+	criapi_flow_call(f, CRISP__BACKEND__BACKEND_NETD, CRISP_MSG_NETD_TEARDOWN_REQ, &m.base,
+			 &crisp__network_teardown_reply__descriptor, criapi_flow_undo_deadline(),
+			 undo_done);
 }
 
-static void undo_pod_done(PodFlow *f, ProtobufCMessage *answer _unused_, CrispError *err)
+static void undo_pod_done(void *flow, ProtobufCMessage *answer _unused_, CrispError *err)
 {
+	PodFlow *f = flow;
 	if (err)
 		log_warning("pod %s: undoing a failed start: %s", f->id, err->message);
 	undo_network(f);
@@ -143,15 +108,16 @@ static void fail(PodFlow *f, const CrispError *err)
 	}
 	Runtime__V1__RemovePodSandboxRequest m = RUNTIME__V1__REMOVE_POD_SANDBOX_REQUEST__INIT;
 	m.pod_sandbox_id = f->id;
-	flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_BASE + 4, &m.base,
-		  &runtime__v1__remove_pod_sandbox_response__descriptor, undo_deadline(),
-		  undo_pod_done);
+	criapi_flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_BASE + 4, &m.base,
+			 &runtime__v1__remove_pod_sandbox_response__descriptor,
+			 criapi_flow_undo_deadline(), undo_pod_done);
 }
 
 /* --- RunPodSandbox: the steps --- */
 
-static void pod_ready(PodFlow *f, ProtobufCMessage *answer _unused_, CrispError *err)
+static void pod_ready(void *flow, ProtobufCMessage *answer _unused_, CrispError *err)
 {
+	PodFlow *f = flow;
 	if (err) {
 		fail(f, err);
 		return;
@@ -171,12 +137,14 @@ static void set_network(PodFlow *f)
 	m.pod_id = f->id;
 	m.n_ips = strv_length(f->ips);
 	m.ips = f->ips;
-	flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_POD_SET_NETWORK_REQ,
-		  &m.base, &crisp__pod_set_network_reply__descriptor, f->deadline_ms, pod_ready);
+	criapi_flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD,
+			 CRISP_MSG_SANDBOXD_POD_SET_NETWORK_REQ, &m.base,
+			 &crisp__pod_set_network_reply__descriptor, f->deadline_ms, pod_ready);
 }
 
-static void attached(PodFlow *f, ProtobufCMessage *answer, CrispError *err)
+static void attached(void *flow, ProtobufCMessage *answer, CrispError *err)
 {
+	PodFlow *f = flow;
 	if (err) {
 		fail(f, err);
 		return;
@@ -228,14 +196,15 @@ static void attach(PodFlow *f, const char *cgroup_parent)
 	}
 	m.ingress_bandwidth = (char *)annotation(c, "kubernetes.io/ingress-bandwidth");
 	m.egress_bandwidth = (char *)annotation(c, "kubernetes.io/egress-bandwidth");
-	flow_call(f, CRISP__BACKEND__BACKEND_NETD, CRISP_MSG_NETD_ATTACH_REQ, &m.base,
-		  &crisp__network_attach_reply__descriptor, f->deadline_ms, attached);
+	criapi_flow_call(f, CRISP__BACKEND__BACKEND_NETD, CRISP_MSG_NETD_ATTACH_REQ, &m.base,
+			 &crisp__network_attach_reply__descriptor, f->deadline_ms, attached);
 	free(pm);
 	free(pmp);
 }
 
-static void pod_started(PodFlow *f, ProtobufCMessage *answer, CrispError *err)
+static void pod_started(void *flow, ProtobufCMessage *answer, CrispError *err)
 {
+	PodFlow *f = flow;
 	if (err) {
 		fail(f, err);
 		return;
@@ -255,12 +224,13 @@ static void run_pod(PodFlow *f)
 	m.config.data = f->config;
 	m.config.len = f->config_len;
 	m.runtime_handler = f->handler;
-	flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_POD_RUN_REQ, &m.base,
-		  &crisp__pod_run_reply__descriptor, f->deadline_ms, pod_started);
+	criapi_flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_POD_RUN_REQ,
+			 &m.base, &crisp__pod_run_reply__descriptor, f->deadline_ms, pod_started);
 }
 
-static void netns_made(PodFlow *f, ProtobufCMessage *answer _unused_, CrispError *err)
+static void netns_made(void *flow, ProtobufCMessage *answer _unused_, CrispError *err)
 {
+	PodFlow *f = flow;
 	if (err) {
 		fail(f, err);
 		return;
@@ -276,13 +246,11 @@ int criapi_rpc_run_pod_sandbox(const CriapiCall *call, CriapiResponse *ret _unus
 	if (!q->config || !q->config->metadata)
 		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,
 				       "config.metadata is missing");
-	uint8_t raw[32];
-	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
-		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "drawing a pod ID");
-
 	PodFlow *f = xcalloc(1, sizeof(*f));
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(f->id + 2 * i, 3, "%02x", raw[i]);
+	if (criapi_flow_new_id(f->id, err) < 0) {
+		flow_free(f);
+		return -EIO;
+	}
 	f->reply = call->reply;
 	f->deadline_ms = call->deadline_ms;
 	f->handler = xstrdup(q->runtime_handler ? q->runtime_handler : "");
@@ -307,16 +275,18 @@ int criapi_rpc_run_pod_sandbox(const CriapiCall *call, CriapiResponse *ret _unus
 	} else {
 		Crisp__NetnsCreateRequest m = CRISP__NETNS_CREATE_REQUEST__INIT;
 		m.pod_id = f->id;
-		flow_call(f, CRISP__BACKEND__BACKEND_NETD, CRISP_MSG_NETD_NETNS_CREATE_REQ, &m.base,
-			  &crisp__netns_create_reply__descriptor, f->deadline_ms, netns_made);
+		criapi_flow_call(f, CRISP__BACKEND__BACKEND_NETD, CRISP_MSG_NETD_NETNS_CREATE_REQ,
+				 &m.base, &crisp__netns_create_reply__descriptor, f->deadline_ms,
+				 netns_made);
 	}
 	return CRIAPI_ANSWER_LATER;
 }
 
 /* --- StopPodSandbox and RemovePodSandbox --- */
 
-static void network_down(PodFlow *f, ProtobufCMessage *answer _unused_, CrispError *err)
+static void network_down(void *flow, ProtobufCMessage *answer _unused_, CrispError *err)
 {
+	PodFlow *f = flow;
 	if (err) {
 		finish(f, NULL, err);
 		return;
@@ -335,38 +305,99 @@ static void network_down(PodFlow *f, ProtobufCMessage *answer _unused_, CrispErr
 	finish(f, &resp, NULL);
 }
 
-static void pod_gone(PodFlow *f, ProtobufCMessage *answer _unused_, CrispError *err)
+static void teardown_network(PodFlow *f)
 {
+	Crisp__NetworkTeardownRequest m = CRISP__NETWORK_TEARDOWN_REQUEST__INIT;
+	m.pod_id = f->id;
+	criapi_flow_call(f, CRISP__BACKEND__BACKEND_NETD, CRISP_MSG_NETD_TEARDOWN_REQ, &m.base,
+			 &crisp__network_teardown_reply__descriptor, f->deadline_ms, network_down);
+}
+
+static void release_next(PodFlow *f);
+
+static void released(void *flow, ProtobufCMessage *answer _unused_, CrispError *err)
+{
+	PodFlow *f = flow;
+	if (err && err->code != CRISP_ERR_NOT_FOUND) {
+		finish(f, NULL, err);
+		return;
+	}
+	release_next(f);
+}
+
+/* The removed pod's containers give their snapshots back to imaged, one by one. */
+static void release_next(PodFlow *f)
+{
+	size_t n = strv_length(f->containers);
+	if (f->released >= n) {
+		teardown_network(f);
+		return;
+	}
+	Crisp__ReleaseContainerSnapshotRequest m = CRISP__RELEASE_CONTAINER_SNAPSHOT_REQUEST__INIT;
+	m.container_id = f->containers[f->released++];
+	criapi_flow_call(f, CRISP__BACKEND__BACKEND_IMAGED, CRISP_MSG_IMAGED_RELEASE_REQ, &m.base,
+			 &crisp__release_container_snapshot_reply__descriptor, f->deadline_ms,
+			 released);
+}
+
+static void pod_gone(void *flow, ProtobufCMessage *answer _unused_, CrispError *err)
+{
+	PodFlow *f = flow;
 	if (err) {
 		finish(f, NULL, err);
 		return;
 	}
-	Crisp__NetworkTeardownRequest m = CRISP__NETWORK_TEARDOWN_REQUEST__INIT;
-	m.pod_id = f->id;
-	flow_call(f, CRISP__BACKEND__BACKEND_NETD, CRISP_MSG_NETD_TEARDOWN_REQ, &m.base,
-		  &crisp__network_teardown_reply__descriptor, f->deadline_ms, network_down);
+	if (f->remove)
+		release_next(f);
+	else
+		teardown_network(f);
+}
+
+static void remove_in_sandboxd(PodFlow *f)
+{
+	Runtime__V1__RemovePodSandboxRequest m = RUNTIME__V1__REMOVE_POD_SANDBOX_REQUEST__INIT;
+	m.pod_sandbox_id = f->id;
+	criapi_flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_BASE + 4, &m.base,
+			 &runtime__v1__remove_pod_sandbox_response__descriptor, f->deadline_ms,
+			 pod_gone);
+}
+
+static void containers_listed(void *flow, ProtobufCMessage *answer, CrispError *err)
+{
+	PodFlow *f = flow;
+	if (err) {
+		finish(f, NULL, err);
+		return;
+	}
+	const Runtime__V1__ListContainersResponse *a = (const void *)answer;
+	for (size_t i = 0; i < a->n_containers; i++)
+		strv_push(&f->containers, a->containers[i]->id);
+	remove_in_sandboxd(f);
 }
 
 static void stop_or_remove(PodFlow *f)
 {
 	if (f->remove) {
-		Runtime__V1__RemovePodSandboxRequest m =
-			RUNTIME__V1__REMOVE_POD_SANDBOX_REQUEST__INIT;
-		m.pod_sandbox_id = f->id;
-		flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_BASE + 4, &m.base,
-			  &runtime__v1__remove_pod_sandbox_response__descriptor, f->deadline_ms,
-			  pod_gone);
+		/* Which containers go with the pod: their snapshots are imaged's to release. */
+		Runtime__V1__ContainerFilter filter = RUNTIME__V1__CONTAINER_FILTER__INIT;
+		filter.pod_sandbox_id = f->id;
+		Runtime__V1__ListContainersRequest m = RUNTIME__V1__LIST_CONTAINERS_REQUEST__INIT;
+		m.filter = &filter;
+		criapi_flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_BASE + 18,
+				 &m.base, &runtime__v1__list_containers_response__descriptor,
+				 f->deadline_ms, containers_listed);
 	} else {
 		Runtime__V1__StopPodSandboxRequest m = RUNTIME__V1__STOP_POD_SANDBOX_REQUEST__INIT;
 		m.pod_sandbox_id = f->id;
-		flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_BASE + 2, &m.base,
-			  &runtime__v1__stop_pod_sandbox_response__descriptor, f->deadline_ms,
-			  pod_gone);
+		criapi_flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_BASE + 2,
+				 &m.base, &runtime__v1__stop_pod_sandbox_response__descriptor,
+				 f->deadline_ms, pod_gone);
 	}
 }
 
-static void resolved(PodFlow *f, ProtobufCMessage *answer, CrispError *err)
+static void resolved(void *flow, ProtobufCMessage *answer, CrispError *err)
 {
+	PodFlow *f = flow;
 	if (err && err->code == CRISP_ERR_NOT_FOUND && f->remove) {
 		network_down(f, NULL, NULL); /* removed already */
 		return;
@@ -396,9 +427,9 @@ static int stop_remove(const CriapiCall *call, const char *id, bool remove, Cris
 		Runtime__V1__PodSandboxStatusRequest m =
 			RUNTIME__V1__POD_SANDBOX_STATUS_REQUEST__INIT;
 		m.pod_sandbox_id = (char *)id;
-		flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_BASE + 6, &m.base,
-			  &runtime__v1__pod_sandbox_status_response__descriptor, f->deadline_ms,
-			  resolved);
+		criapi_flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_BASE + 6,
+				 &m.base, &runtime__v1__pod_sandbox_status_response__descriptor,
+				 f->deadline_ms, resolved);
 	}
 	return CRIAPI_ANSWER_LATER;
 }

@@ -11,6 +11,7 @@
 #include "sandboxd.h"
 
 #include "api.pb-c.h"
+#include "containers.h"
 #include "fsutil.h"
 #include "ipc_types.h"
 #include "log.h"
@@ -524,6 +525,19 @@ int sandboxd_stop_pod(CrispRequest *req, void *userdata, CrispError **err)
 	sandboxd_pod_claim(sd, id);
 	SandboxdPod pod = { 0 };
 	r = sandboxd_pod_get(sd, id, &pod, err);
+	/* Its containers first, forcibly, as the CRI asks. */
+	SandboxdContainer *cs = NULL;
+	size_t n = 0;
+	if (r == 0)
+		r = sandboxd_container_list(sd, id, &cs, &n, err);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		r = sandboxd_container_kill_wait(sd, &cs[i], pod.handler, SIGKILL, STOP_WAIT_MS,
+						 err);
+		sandboxd_container_refresh(sd, &cs[i]);
+	}
+	for (size_t i = 0; i < n; i++)
+		sandboxd_container_done(&cs[i]);
+	free(cs);
 	if (r == 0 && pod.pid > 0 && sandboxd_pid_alive(pod.pid)) {
 		CrispError *e = NULL;
 		if (sandboxd_runtime_kill(sd, pod.handler, id, SIGKILL, &e) < 0) {
@@ -564,6 +578,15 @@ int sandboxd_remove_pod(CrispRequest *req, void *userdata, CrispError **err)
 	sandboxd_pod_claim(sd, id);
 	SandboxdPod pod = { 0 };
 	r = sandboxd_pod_get(sd, id, &pod, err);
+	SandboxdContainer *cs = NULL;
+	size_t n = 0;
+	if (r == 0)
+		r = sandboxd_container_list(sd, id, &cs, &n, err);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = sandboxd_container_destroy(sd, &cs[i], pod.handler, err);
+	for (size_t i = 0; i < n; i++)
+		sandboxd_container_done(&cs[i]);
+	free(cs);
 	if (r == 0) {
 		sandboxd_pod_undo(sd, id, pod.handler);
 		r = sandboxd_pod_exec_sql(sd, "DELETE FROM pods WHERE id = ?1", id, 0, NULL, err);

@@ -7,8 +7,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
-/* The last error the runtime logged in the bundle, or NULL. */
-static char *last_logged_error(Sandboxd *sd, const char *id)
+char *sandboxd_runtime_last_error(Sandboxd *sd, const char *id)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s/runc.log", sd->bundles_dir, id);
 	FILE *f = fopen(path, "re");
@@ -46,7 +45,7 @@ static int run(Sandboxd *sd, const char *handler, const char *id, char **args, s
 		return crisp_error_wrap(err, "%s %s %s", handler, args[1], id);
 	bool ok = reply->exited && reply->exit_code == 0 && !reply->timed_out;
 	if (!ok) {
-		_cleanup_free_ char *msg = last_logged_error(sd, id);
+		_cleanup_free_ char *msg = sandboxd_runtime_last_error(sd, id);
 		if (reply->timed_out)
 			r = crisp_error_set(err, CRISP_ERR_DEADLINE, ETIMEDOUT,
 					    "%s %s %s took longer than %d s", handler, args[1], id,

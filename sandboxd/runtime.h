@@ -17,4 +17,7 @@ int sandboxd_runtime(Sandboxd *sd, const char *handler, const char *id, const ch
 int sandboxd_runtime_kill(Sandboxd *sd, const char *handler, const char *id, int sig,
 			  CrispError **err);
 
+/* The last error the runtime logged in the container's bundle, or NULL (malloc'd). */
+char *sandboxd_runtime_last_error(Sandboxd *sd, const char *id);
+
 #endif

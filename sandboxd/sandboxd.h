@@ -26,6 +26,7 @@
 /* What the spawn helper runs for sandboxd. */
 enum {
 	SANDBOXD_SPAWN_RUNTIME = 1, /* args: handler, verb, verb args; id: the container */
+	SANDBOXD_SPAWN_CONMON = 2,  /* args: handler, log path, flags ("t", "i", "o"); id */
 };
 
 typedef struct Sandboxd {
@@ -37,6 +38,10 @@ typedef struct Sandboxd {
 	char *bundles_dir; /* <state>/sandbox/bundles */
 	char *pause_rootfs;
 	char *netns_dir;	 /* netd's pins: <state>/netns */
+	char *containers_dir;	 /* <state>/sandbox/containers: each one's rootfs mount */
+	char *exits_dir;	 /* <state>/sandbox/exits: conmon's exit files */
+	char *attach_dir;	 /* <state>/sandbox/attach: conmon's attach sockets */
+	char *image_dir;	 /* imaged's <root>/image, whose snapshot paths we accept */
 	int oom_score_adj_floor; /* the lowest oom_score_adj runc may set here */
 
 	pthread_mutex_t lock;
@@ -63,6 +68,14 @@ int sandboxd_stop_pod(CrispRequest *req, void *userdata, CrispError **err);
 int sandboxd_remove_pod(CrispRequest *req, void *userdata, CrispError **err);
 int sandboxd_pod_status(CrispRequest *req, void *userdata, CrispError **err);
 int sandboxd_list_pods(CrispRequest *req, void *userdata, CrispError **err);
+
+/* Containers (containers.c, container_status.c). */
+int sandboxd_container_create(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_start_container(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_stop_container(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_remove_container(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_container_status(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_list_containers(CrispRequest *req, void *userdata, CrispError **err);
 
 /* Builds the command line of each program sandboxd runs (spawn.c in this folder). */
 int sandboxd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char ***ret_envp,

@@ -25,6 +25,24 @@ const CrispDbMigration sandboxd_migrations[] = {
 		  "  ips TEXT NOT NULL DEFAULT '',"
 		  "  pid INTEGER NOT NULL DEFAULT 0,"
 		  "  created_at INTEGER NOT NULL);" },
+	{ "containers",
+	  "CREATE TABLE containers ("
+	  "  id TEXT PRIMARY KEY NOT NULL,"
+	  "  pod_id TEXT NOT NULL REFERENCES pods(id),"
+	  "  name_key TEXT UNIQUE NOT NULL,"
+	  "  state TEXT NOT NULL CHECK (state IN ('creating', 'created', 'running', 'exited')),"
+	  "  config BLOB NOT NULL,"
+	  "  image_id TEXT NOT NULL,"
+	  "  image_ref TEXT NOT NULL,"
+	  "  log_path TEXT NOT NULL,"
+	  "  stop_signal INTEGER NOT NULL,"
+	  "  pid INTEGER NOT NULL DEFAULT 0,"
+	  "  created_at INTEGER NOT NULL,"
+	  "  started_at INTEGER NOT NULL DEFAULT 0,"
+	  "  finished_at INTEGER NOT NULL DEFAULT 0,"
+	  "  exit_code INTEGER NOT NULL DEFAULT 0,"
+	  "  reason TEXT NOT NULL DEFAULT '');"
+	  "CREATE INDEX containers_by_pod ON containers(pod_id);" },
 };
 const size_t sandboxd_n_migrations = ELEMENTSOF(sandboxd_migrations);
 
@@ -122,7 +140,12 @@ int sandboxd_setup(CrispBackend *b, CrispError **err)
 	sd->run_dir = crisp_state_path(sd->config, "sandbox/pods");
 	sd->bundles_dir = crisp_state_path(sd->config, "sandbox/bundles");
 	sd->netns_dir = crisp_state_path(sd->config, "netns");
-	const char *dirs[] = { sd->pods_dir, sd->run_dir, sd->bundles_dir };
+	sd->containers_dir = crisp_state_path(sd->config, "sandbox/containers");
+	sd->exits_dir = crisp_state_path(sd->config, "sandbox/exits");
+	sd->attach_dir = crisp_state_path(sd->config, "sandbox/attach");
+	sd->image_dir = crisp_root_path(sd->config, "image");
+	const char *dirs[] = { sd->pods_dir,	   sd->run_dir,	  sd->bundles_dir,
+			       sd->containers_dir, sd->exits_dir, sd->attach_dir };
 	for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
 		int r = crisp_mkdir_p(dirs[i], 0700);
 		if (r < 0)
@@ -144,6 +167,10 @@ void sandboxd_teardown(CrispBackend *b)
 	free(sd->bundles_dir);
 	free(sd->pause_rootfs);
 	free(sd->netns_dir);
+	free(sd->containers_dir);
+	free(sd->exits_dir);
+	free(sd->attach_dir);
+	free(sd->image_dir);
 	free(sd);
 	b->state = NULL;
 }

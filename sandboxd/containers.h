@@ -1,0 +1,43 @@
+/*
+ * containers.h - what containers.c and container_status.c share.
+ */
+#ifndef CRISP_SANDBOXD_CONTAINERS_H
+#define CRISP_SANDBOXD_CONTAINERS_H
+
+#include "api.pb-c.h"
+#include "sandboxd.h"
+
+typedef struct SandboxdContainer {
+	char *id;
+	char *pod_id;
+	char *state; /* "creating", "created", "running", "exited" */
+	Runtime__V1__ContainerConfig *config;
+	char *image_id, *image_ref, *log_path;
+	int stop_signal;
+	int pid;
+	int64_t created_at, started_at, finished_at;
+	int exit_code;
+	char *reason;
+} SandboxdContainer;
+
+void sandboxd_container_done(SandboxdContainer *c);
+int sandboxd_container_get(Sandboxd *sd, const char *id, SandboxdContainer *ret, CrispError **err);
+/* Every container, or those of one pod (pod_id may be NULL), in creation order. */
+int sandboxd_container_list(Sandboxd *sd, const char *pod_id, SandboxdContainer **ret,
+			    size_t *ret_n, CrispError **err);
+/* A whole ID or a unique prefix; -ENOENT (with *err) when none matches. */
+int sandboxd_container_resolve(Sandboxd *sd, const char *s, char **ret, CrispError **err);
+/*
+ * A running container whose process ended becomes exited, with the exit
+ * code conmon wrote and the reason (Completed, Error, OOMKilled).
+ */
+void sandboxd_container_refresh(Sandboxd *sd, SandboxdContainer *c);
+
+/* Kills a container's process and waits (up to timeout_ms) for it to end. */
+int sandboxd_container_kill_wait(Sandboxd *sd, SandboxdContainer *c, const char *handler, int sig,
+				 int timeout_ms, CrispError **err);
+/* Removes a container: runtime state, rootfs mount, bundle, row.  Errors are logged. */
+int sandboxd_container_destroy(Sandboxd *sd, SandboxdContainer *c, const char *handler,
+			       CrispError **err);
+
+#endif

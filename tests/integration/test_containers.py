@@ -1,0 +1,150 @@
+"""Containers through the CRI: an image pulled from the local registry, a
+pod, and containers created from the image under conmon and runc, started,
+stopped, and removed; logs in the CRI format; exit codes; what a failed
+create leaves behind (nothing)."""
+import os
+import time
+
+import grpc
+import pytest
+
+from conftest import wait_for
+from conftest_registry import fixture_images, registry, registry_mod  # noqa: F401
+from test_pods import pods  # noqa: F401  (the fixture)
+
+import api_pb2 as api
+import api_pb2_grpc
+
+
+class Containers:
+    def __init__(self, p, registry):
+        self.p = p
+        self.rt = p.rt
+        self.img = api_pb2_grpc.ImageServiceStub(p.suite.channel())
+        self.registry = registry
+        self.logs = os.path.join(p.suite.tmp, "logs")
+
+    def pull(self, name):
+        ref = self.registry.ref(name)
+        self.img.PullImage(api.PullImageRequest(image=api.ImageSpec(image=ref)), timeout=120)
+        return ref
+
+    def pod(self, name="web"):
+        cfg = self.p.config(name=name)
+        cfg.log_directory = os.path.join(self.logs, name)
+        return self.p.run(cfg), cfg
+
+    def create(self, pod, pod_cfg, image, name="app", command=None, **kw):
+        cfg = api.ContainerConfig(metadata=api.ContainerMetadata(name=name),
+                                  image=api.ImageSpec(image=image), log_path=f"{name}/0.log",
+                                  command=command or [], **kw)
+        return self.rt.CreateContainer(api.CreateContainerRequest(
+            pod_sandbox_id=pod, config=cfg, sandbox_config=pod_cfg), timeout=60).container_id
+
+    def status(self, cid):
+        return self.rt.ContainerStatus(api.ContainerStatusRequest(container_id=cid),
+                                       timeout=30).status
+
+    def start(self, cid):
+        self.rt.StartContainer(api.StartContainerRequest(container_id=cid), timeout=60)
+
+    def stop(self, cid, timeout=2):
+        self.rt.StopContainer(api.StopContainerRequest(container_id=cid, timeout=timeout),
+                              timeout=60)
+
+    def remove(self, cid):
+        self.rt.RemoveContainer(api.RemoveContainerRequest(container_id=cid), timeout=60)
+
+    def log(self, cid):
+        path = self.status(cid).log_path
+        return open(path).read() if os.path.exists(path) else ""
+
+    def wait_exited(self, cid, timeout=20):
+        wait_for(lambda: self.status(cid).state == api.CONTAINER_EXITED, timeout,
+                 what=f"container {cid[:12]} to exit")
+        return self.status(cid)
+
+    def image_containers(self):
+        return os.listdir(os.path.join(self.p.suite.root, "image", "containers"))
+
+
+@pytest.fixture
+def containers(pods, registry):  # noqa: F811
+    return Containers(pods(), registry)
+
+
+def test_container_lifecycle(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    cid = c.create(pod, pod_cfg, image, command=["/bin/sh", "-c", "echo hello from $(id -u); sleep 60"])
+    st = c.status(cid)
+    assert st.state == api.CONTAINER_CREATED and st.metadata.name == "app"
+    assert st.log_path == os.path.join(c.logs, "web", "app", "0.log")
+    assert [x.id for x in c.rt.ListContainers(api.ListContainersRequest(), timeout=30).containers] \
+        == [cid]
+    c.start(cid)
+    assert c.status(cid).state == api.CONTAINER_RUNNING
+    wait_for(lambda: "hello from 0" in c.log(cid), 10, what="the container's output")
+    # The CRI log format: time, stream, tag, message.
+    line = [x for x in c.log(cid).splitlines() if "hello" in x][0]
+    ts, stream, tag, msg = line.split(" ", 3)
+    assert stream == "stdout" and tag == "F" and msg == "hello from 0" and "T" in ts
+    c.stop(cid, timeout=1)
+    st = c.status(cid)
+    assert st.state == api.CONTAINER_EXITED and st.exit_code != 0 and st.reason == "Error"
+    assert st.finished_at >= st.started_at > 0
+    c.remove(cid)
+    c.remove(cid)  # idempotent
+    assert len(c.rt.ListContainers(api.ListContainersRequest(), timeout=30).containers) == 0
+    assert c.image_containers() == []
+
+
+@pytest.mark.parametrize("script,code,reason", [("exit 3", 3, "Error"), ("true", 0, "Completed")])
+def test_exit_codes(containers, script, code, reason):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    cid = c.create(pod, pod_cfg, image, command=["/bin/sh", "-c", script])
+    c.start(cid)
+    st = c.wait_exited(cid)
+    assert (st.exit_code, st.reason) == (code, reason)
+
+
+def test_image_user_and_config(containers):
+    c = containers
+    image = c.pull("layered")
+    pod, pod_cfg = c.pod()
+    # The image's USER app, WORKDIR /work, ENV FOO=bar and ENTRYPOINT sh -c.
+    cid = c.create(pod, pod_cfg, image, args=["echo $(id -u):$(id -g) $(pwd) $FOO"])
+    c.start(cid)
+    c.wait_exited(cid)
+    assert "1000:1000 /work bar" in c.log(cid)
+
+
+def test_failed_create_leaves_nothing(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    with pytest.raises(grpc.RpcError) as e:
+        c.create(pod, pod_cfg, image, command=["true"], mounts=[
+            api.Mount(container_path="/data", host_path="/nonexistent/crisp-test")])
+    assert "/nonexistent/crisp-test" in e.value.details()
+    assert len(c.rt.ListContainers(api.ListContainersRequest(), timeout=30).containers) == 0
+    assert c.image_containers() == []
+    state = c.p.suite.state
+    assert os.listdir(os.path.join(state, "sandbox", "containers")) == []
+
+
+def test_remove_pod_takes_its_containers(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    cid = c.create(pod, pod_cfg, image, command=["sleep", "60"])
+    c.start(cid)
+    c.p.stop(pod)
+    assert c.status(cid).state == api.CONTAINER_EXITED
+    c.p.remove(pod)
+    assert len(c.rt.ListContainers(api.ListContainersRequest(), timeout=30).containers) == 0
+    assert c.image_containers() == []
+    assert c.p.leftovers()["runc"] == []
