@@ -145,6 +145,18 @@ int sandboxd_container_resolve(Sandboxd *sd, const char *s, char **ret, CrispErr
 	return 0;
 }
 
+static bool conmon_alive(Sandboxd *sd, const char *id)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s/conmon.pid", sd->bundles_dir, id);
+	FILE *f = fopen(path, "re");
+	int pid = 0;
+	if (f && fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	if (f)
+		fclose(f);
+	return pid > 0 && sandboxd_pid_alive(pid);
+}
+
 void sandboxd_container_refresh(Sandboxd *sd, SandboxdContainer *c)
 {
 	bool live = strcmp(c->state, "running") == 0 || strcmp(c->state, "created") == 0;
@@ -164,6 +176,8 @@ void sandboxd_container_refresh(Sandboxd *sd, SandboxdContainer *c)
 		fclose(f);
 	if (code < 0 && strcmp(c->state, "created") == 0)
 		return; /* never started: conmon waits for the start that never came */
+	if (code < 0 && conmon_alive(sd, c->id))
+		return; /* ended a moment ago: conmon is about to write its exit code */
 	bool oomed = stat(oom, &st) == 0;
 	const char *reason = oomed ? "OOMKilled" : code == 0 ? "Completed" : "Error";
 	free(c->state);

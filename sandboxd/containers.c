@@ -30,6 +30,7 @@
 #include <time.h>
 
 #define KILL_WAIT_MS 10000
+#define EXIT_FILE_WAIT_MS 5000
 
 static int64_t now_ns(void)
 {
@@ -465,6 +466,22 @@ static bool wait_gone(int pid, int timeout_ms)
 	return k == 1;
 }
 
+/*
+ * The process is gone; conmon writes its exit code a moment later.  Waiting
+ * for it lets Stop answer with the container already exited.
+ */
+static void wait_exit_file(Sandboxd *sd, const char *id)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", sd->exits_dir, id);
+	struct stat st;
+	for (int waited = 0; waited < EXIT_FILE_WAIT_MS; waited += 5) {
+		if (stat(path, &st) == 0 && st.st_size > 0)
+			return;
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 int sandboxd_container_kill_wait(Sandboxd *sd, SandboxdContainer *c, const char *handler, int sig,
 				 int timeout_ms, CrispError **err)
 {
@@ -475,8 +492,10 @@ int sandboxd_container_kill_wait(Sandboxd *sd, SandboxdContainer *c, const char 
 		log_debug("container %s: %s", c->id, e->message);
 		crisp_error_free(e);
 	}
-	if (wait_gone(c->pid, timeout_ms))
+	if (wait_gone(c->pid, timeout_ms)) {
+		wait_exit_file(sd, c->id);
 		return 0;
+	}
 	if (sig == SIGKILL)
 		return crisp_error_set(err, CRISP_ERR_DEADLINE, ETIMEDOUT,
 				       "container %s did not end after SIGKILL", c->id);

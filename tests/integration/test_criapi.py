@@ -99,6 +99,12 @@ IMPLEMENTED = {
     "RemovePodSandbox": (grpc.StatusCode.OK, ""),
     "PodSandboxStatus": (grpc.StatusCode.NOT_FOUND, "no pod"),
     "ListPodSandbox": (grpc.StatusCode.OK, ""),
+    "CreateContainer": (grpc.StatusCode.NOT_FOUND, "is not present"),
+    "StartContainer": (grpc.StatusCode.NOT_FOUND, "no container"),
+    "StopContainer": (grpc.StatusCode.NOT_FOUND, "no container"),
+    "ContainerStatus": (grpc.StatusCode.NOT_FOUND, "no container"),
+    "RemoveContainer": (grpc.StatusCode.OK, ""),
+    "ListContainers": (grpc.StatusCode.OK, ""),
 }
 
 
