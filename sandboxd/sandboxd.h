@@ -76,6 +76,8 @@ int sandboxd_stop_container(CrispRequest *req, void *userdata, CrispError **err)
 int sandboxd_remove_container(CrispRequest *req, void *userdata, CrispError **err);
 int sandboxd_container_status(CrispRequest *req, void *userdata, CrispError **err);
 int sandboxd_list_containers(CrispRequest *req, void *userdata, CrispError **err);
+/* ExecSync (exec.c). */
+int sandboxd_exec_sync(CrispRequest *req, void *userdata, CrispError **err);
 
 /* Builds the command line of each program sandboxd runs (spawn.c in this folder). */
 int sandboxd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char ***ret_envp,

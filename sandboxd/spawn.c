@@ -33,6 +33,16 @@ static const CrispRuntimeHandler *find_handler(const char *name)
 	return NULL;
 }
 
+/* An exec session's name: 16 lowercase hex digits sandboxd drew. */
+static bool valid_token(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (!isdigit((unsigned char)s[n]) && !(s[n] >= 'a' && s[n] <= 'f'))
+			return false;
+	return n == 16;
+}
+
 static bool valid_signal(const char *s)
 {
 	char *end;
@@ -180,6 +190,15 @@ int sandboxd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char 
 		strv_push(&argv, "start");
 	} else if (strcmp(verb, "kill") == 0 && req->n_args == 3 && valid_signal(req->args[2])) {
 		strv_push(&argv, "kill");
+	} else if (strcmp(verb, "exec") == 0 && req->n_args == 3 && valid_token(req->args[2])) {
+		/* The process spec sandboxd wrote next to the container's own. */
+		_cleanup_free_ char *spec = xasprintf("%s/exec-%s.json", bundle, req->args[2]);
+		_cleanup_free_ char *pid = xasprintf("%s/exec-%s.pid", bundle, req->args[2]);
+		strv_push(&argv, "exec");
+		strv_push(&argv, "--process");
+		strv_push(&argv, spec);
+		strv_push(&argv, "--pid-file");
+		strv_push(&argv, pid);
 	} else if (strcmp(verb, "delete") == 0 && req->n_args == 2) {
 		strv_push(&argv, "delete");
 		strv_push(&argv, "--force");

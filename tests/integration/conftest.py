@@ -140,7 +140,10 @@ class Suite:
 
     def channel(self):
         import grpc
-        return grpc.insecure_channel(f"unix://{self.socket}")
+        # The kubelet's limits: 16 MiB each way.
+        return grpc.insecure_channel(f"unix://{self.socket}", options=[
+            ("grpc.max_receive_message_length", 16 << 20),
+            ("grpc.max_send_message_length", 16 << 20)])
 
     def remove_pods(self):
         """Removes every pod still there: pods outlive the suite by design, so a

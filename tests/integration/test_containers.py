@@ -148,3 +148,36 @@ def test_remove_pod_takes_its_containers(containers):
     assert len(c.rt.ListContainers(api.ListContainersRequest(), timeout=30).containers) == 0
     assert c.image_containers() == []
     assert c.p.leftovers()["runc"] == []
+
+
+def exec_sync(c, cid, cmd, timeout=10):
+    return c.rt.ExecSync(api.ExecSyncRequest(container_id=cid, cmd=cmd, timeout=timeout),
+                         timeout=timeout + 30)
+
+
+def test_exec_sync(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    cid = c.create(pod, pod_cfg, image, command=["sleep", "60"],
+                   envs=[api.KeyValue(key="GREETING", value="hi")])
+    c.start(cid)
+    r = exec_sync(c, cid, ["/bin/sh", "-c", "echo $GREETING out; echo err >&2; exit 7"])
+    assert (r.stdout, r.stderr, r.exit_code) == (b"hi out\n", b"err\n", 7)
+    # The timeout: the command is killed and the call says so.
+    t0 = time.monotonic()
+    with pytest.raises(grpc.RpcError) as e:
+        exec_sync(c, cid, ["sleep", "30"], timeout=1)
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e.value.details()
+    assert time.monotonic() - t0 < 15
+    r = exec_sync(c, cid, ["/bin/sh", "-c", "ps -o comm | grep -c sleep"])
+    assert r.stdout.strip() == b"1"  # the timed-out sleep is gone, the container's stays
+    # Output beyond the cap is dropped, and the command is not blocked by it.
+    r = exec_sync(c, cid, ["/bin/sh", "-c", "head -c 20000000 /dev/zero; echo done >&2"],
+                  timeout=60)
+    assert len(r.stdout) == 16 * 1024 * 1024 - 64 * 1024 and r.exit_code == 0
+    # Not running: refused.
+    c.stop(cid, timeout=1)
+    with pytest.raises(grpc.RpcError) as e:
+        exec_sync(c, cid, ["true"])
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION

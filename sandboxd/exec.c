@@ -1,0 +1,220 @@
+/*
+ * exec.c - ExecSync: a command run in a running container, with a timeout
+ * and its output captured.
+ *
+ * The command runs as the container's process does (user, env, cwd,
+ * capabilities), through the runtime's exec, started by the spawn helper.
+ * Its stdout and stderr come back through pipes that two threads drain,
+ * keeping at most 16 MiB of each (the rest is read and dropped, so the
+ * command never blocks on a full pipe).  On timeout the command is killed
+ * (by the pid the runtime wrote) and the call fails DEADLINE_EXCEEDED, as
+ * the kubelet expects of a probe that took too long.
+ */
+#include "containers.h"
+
+#include "log.h"
+#include "pods.h"
+#include "runtime.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/random.h>
+
+#define EXEC_OUTPUT_MAX (16u * 1024 * 1024)
+#define READER_GRACE_MS 2000
+
+typedef struct Output {
+	int fd;
+	char *buf;
+	size_t len;
+	pthread_t thread;
+} Output;
+
+static void *drain(void *arg)
+{
+	Output *o = arg;
+	char chunk[65536];
+	for (;;) {
+		ssize_t k = read(o->fd, chunk, sizeof(chunk));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		size_t keep = o->len < EXEC_OUTPUT_MAX ? EXEC_OUTPUT_MAX - o->len : 0;
+		if ((size_t)k < keep)
+			keep = (size_t)k;
+		if (keep) {
+			o->buf = xrealloc(o->buf, o->len + keep + 1);
+			memcpy(o->buf + o->len, chunk, keep);
+			o->len += keep;
+		}
+	}
+	return NULL;
+}
+
+/* The container's process spec with other argv and no terminal. */
+static int write_process_spec(Sandboxd *sd, const char *id, const char *token,
+			      const Runtime__V1__ExecSyncRequest *q, CrispError **err)
+{
+	_cleanup_free_ char *config = xasprintf("%s/%s/config.json", sd->bundles_dir, id);
+	_cleanup_free_ char *path = xasprintf("%s/%s/exec-%s.json", sd->bundles_dir, id, token);
+	json_error_t jerr;
+	json_t *spec = json_load_file(config, 0, &jerr);
+	json_t *process = json_object_get(spec, "process");
+	if (!json_is_object(process)) {
+		json_decref(spec);
+		return crisp_error_set(err, CRISP_ERR_INTERNAL, EIO, "%s: %s", config, jerr.text);
+	}
+	json_t *argv = json_array();
+	for (size_t i = 0; i < q->n_cmd; i++)
+		json_array_append_new(argv, json_string(q->cmd[i]));
+	json_object_set_new(process, "args", argv);
+	json_object_set_new(process, "terminal", json_false());
+	int r = json_dump_file(process, path, JSON_COMPACT) < 0
+			? crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "writing %s", path)
+			: 0;
+	json_decref(spec);
+	return r;
+}
+
+static void kill_exec(Sandboxd *sd, const char *id, const char *token)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s/exec-%s.pid", sd->bundles_dir, id, token);
+	FILE *f = fopen(path, "re");
+	int pid = 0;
+	if (f && fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	if (f)
+		fclose(f);
+	if (pid > 0)
+		kill(pid, SIGKILL);
+}
+
+static int run_exec(Sandboxd *sd, const SandboxdContainer *c, const char *handler,
+		    const Runtime__V1__ExecSyncRequest *q, Output out[2], int *ret_code,
+		    CrispError **err)
+{
+	uint8_t raw[8];
+	char token[17];
+	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "getrandom");
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(token + 2 * i, 3, "%02x", raw[i]);
+	int r = write_process_spec(sd, c->id, token, q, err);
+	if (r < 0)
+		return r;
+
+	int pipes[2][2] = { { -1, -1 }, { -1, -1 } };
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (int i = 0; i < 2; i++)
+		if (pipe2(pipes[i], O_CLOEXEC) < 0)
+			r = crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "pipe");
+	for (int i = 0; r == 0 && i < 2; i++) {
+		out[i].fd = pipes[i][0];
+		pthread_create(&out[i].thread, NULL, drain, &out[i]);
+	}
+	if (r == 0) {
+		char *args[3] = { (char *)handler, (char *)"exec", token };
+		Crisp__SpawnRequest req = CRISP__SPAWN_REQUEST__INIT;
+		req.kind = SANDBOXD_SPAWN_RUNTIME;
+		req.id = c->id;
+		req.n_args = 3;
+		req.args = args;
+		req.wait = true;
+		int stdio[3] = { null, pipes[0][1], pipes[1][1] };
+		int64_t deadline = q->timeout > 0 ? crisp_now_ms() + q->timeout * 1000 : 0;
+		Crisp__SpawnReply *reply = NULL;
+		r = crisp_spawn(&sd->backend->spawn, &req, stdio, 3, deadline, &reply, err);
+		/* Ours are the last write ends once the helper has its copies. */
+		safe_close(pipes[0][1]);
+		safe_close(pipes[1][1]);
+		if (r < 0 && *err && (*err)->code == CRISP_ERR_DEADLINE) {
+			kill_exec(sd, c->id, token);
+			crisp_error_free(*err);
+			*err = NULL;
+			r = crisp_error_set(err, CRISP_ERR_DEADLINE, ETIMEDOUT,
+					    "command timed out after %lld s",
+					    (long long)q->timeout);
+		} else if (r == 0) {
+			*ret_code = reply->exited ? reply->exit_code : 128 + reply->signal;
+			crisp_proto_free(reply);
+		}
+		/* A background child may hold the pipes open: give the readers a moment. */
+		for (int i = 0; i < 2; i++) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += READER_GRACE_MS / 1000;
+			if (pthread_timedjoin_np(out[i].thread, NULL, &ts) != 0) {
+				pthread_cancel(
+					out[i].thread); /* blocked in read(): a cancellation point */
+				pthread_join(out[i].thread, NULL);
+			}
+		}
+	} else {
+		safe_close(pipes[0][1]);
+		safe_close(pipes[1][1]);
+	}
+	safe_close(pipes[0][0]);
+	safe_close(pipes[1][0]);
+	safe_close(null);
+	_cleanup_free_ char *spec = xasprintf("%s/%s/exec-%s.json", sd->bundles_dir, c->id, token);
+	_cleanup_free_ char *pid = xasprintf("%s/%s/exec-%s.pid", sd->bundles_dir, c->id, token);
+	(void)unlink(spec);
+	(void)unlink(pid);
+	return r;
+}
+
+int sandboxd_exec_sync(CrispRequest *req, void *userdata, CrispError **err)
+{
+	Sandboxd *sd = sandboxd_of(userdata);
+	const Runtime__V1__ExecSyncRequest *q = (const void *)req->msg;
+	if (q->n_cmd == 0)
+		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "cmd is empty");
+	_cleanup_free_ char *id = NULL;
+	int r = sandboxd_container_resolve(sd, q->container_id, &id, err);
+	if (r < 0)
+		return r;
+	SandboxdContainer c = { 0 };
+	if ((r = sandboxd_container_get(sd, id, &c, err)) < 0)
+		return r == -ENOENT ? crisp_error_set(err, CRISP_ERR_NOT_FOUND, ENOENT,
+						      "no container %s", id)
+				    : r;
+	sandboxd_container_refresh(sd, &c);
+	_cleanup_free_ char *handler = NULL;
+	SandboxdPod pod = { 0 };
+	if (sandboxd_pod_get(sd, c.pod_id, &pod, NULL) == 0)
+		handler = xstrdup(pod.handler);
+	sandboxd_pod_done(&pod);
+	if (strcmp(c.state, "running") != 0)
+		r = crisp_error_set(err, CRISP_ERR_FAILED_PRECONDITION, EINVAL,
+				    "container %s is not running", id);
+	Output out[2] = { { .fd = -1 }, { .fd = -1 } };
+	int code = 0;
+	if (r == 0)
+		r = run_exec(sd, &c, handler ? handler : sd->config->default_runtime, q, out, &code,
+			     err);
+	sandboxd_container_done(&c);
+	if (r == 0) {
+		/*
+		 * Each stream keeps up to 16 MiB, but one answer (here, and the
+		 * kubelet's gRPC limit) holds 16 MiB in all: stderr gives way first.
+		 */
+		size_t room = CRISP_IPC_MAX_MESSAGE - 64 * 1024;
+		if (out[0].len > room)
+			out[0].len = room;
+		if (out[0].len + out[1].len > room)
+			out[1].len = room - out[0].len;
+		Runtime__V1__ExecSyncResponse a = RUNTIME__V1__EXEC_SYNC_RESPONSE__INIT;
+		a.stdout.data = (uint8_t *)out[0].buf;
+		a.stdout.len = out[0].len;
+		a.stderr.data = (uint8_t *)out[1].buf;
+		a.stderr.len = out[1].len;
+		a.exit_code = code;
+		r = crisp_reply(req, req->type + 1, &a.base, NULL, 0);
+	}
+	free(out[0].buf);
+	free(out[1].buf);
+	return r;
+}
