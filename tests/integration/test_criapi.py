@@ -105,6 +105,7 @@ IMPLEMENTED = {
     "ContainerStatus": (grpc.StatusCode.NOT_FOUND, "no container"),
     "RemoveContainer": (grpc.StatusCode.OK, ""),
     "ListContainers": (grpc.StatusCode.OK, ""),
+    "ExecSync": (grpc.StatusCode.NOT_FOUND, "no container"),
 }
 
 
