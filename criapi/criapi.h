@@ -123,6 +123,8 @@ int criapi_events_subscribe(const CriapiCall *call, CriapiStream *stream, CrispE
 void criapi_events_publish(const ProtobufCMessage *event);
 /* Ends every subscription with UNAVAILABLE (shutdown). */
 void criapi_events_close_all(void);
+/* Starts the thread that long-polls sandboxd's events into the hub. */
+int criapi_events_start(CrispError **err);
 
 /* --- validate.c --- */
 

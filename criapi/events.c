@@ -4,11 +4,21 @@
  * A subscription stays open until the client goes away or crisp stops; each
  * event goes to every subscriber's send queue, so a slow subscriber delays
  * nobody else.  Events come from sandboxd as it creates, starts, stops and
- * deletes containers and pods.
+ * deletes containers and pods: a poller thread long-polls sandboxd's
+ * WaitEvents and publishes each event, as sandboxd serialized it, to the
+ * hub; while sandboxd is away (restarting) it retries every 200 ms.  Each
+ * poll waits at most a second in sandboxd, which holds a worker meanwhile:
+ * short enough that stopping sandboxd never waits long for it.
  */
 #include "criapi.h"
 
+#include "ipc_types.h"
+#include "log.h"
+
 #include <pthread.h>
+#include <time.h>
+
+#define POLL_WAIT_MS 1000
 
 typedef struct Subscriber {
 	struct Subscriber *next;
@@ -63,6 +73,67 @@ void criapi_events_publish(const ProtobufCMessage *event)
 	for (Subscriber *s = subscribers; s; s = s->next)
 		criapi_stream_send(s->stream, event);
 	pthread_mutex_unlock(&hub_lock);
+}
+
+static void publish_raw(const ProtobufCBinaryData *e)
+{
+	pthread_mutex_lock(&hub_lock);
+	for (Subscriber *s = subscribers; s; s = s->next)
+		criapi_stream_send_raw(s->stream, e->data, e->len);
+	pthread_mutex_unlock(&hub_lock);
+}
+
+static bool closed(void)
+{
+	pthread_mutex_lock(&hub_lock);
+	bool c = hub_closed;
+	pthread_mutex_unlock(&hub_lock);
+	return c;
+}
+
+static void *poll_sandboxd(void *arg _unused_)
+{
+	uint64_t after = 0;
+	while (!closed()) {
+		Crisp__WaitEventsRequest m = CRISP__WAIT_EVENTS_REQUEST__INIT;
+		m.after = after;
+		m.max_wait_ms = POLL_WAIT_MS;
+		Crisp__WaitEventsReply *a = NULL;
+		CrispError *err = NULL;
+		int r = crisp_ipc_client_call(criapi_backend(CRISP__BACKEND__BACKEND_SANDBOXD),
+					      CRISP_MSG_SANDBOXD_WAIT_EVENTS_REQ, &m.base, NULL, 0,
+					      CRISP_MSG_SANDBOXD_WAIT_EVENTS_ANS,
+					      &crisp__wait_events_reply__descriptor,
+					      crisp_now_ms() + POLL_WAIT_MS + 5000,
+					      (ProtobufCMessage **)&a, NULL, NULL, &err);
+		if (r < 0) {
+			crisp_error_free(err);
+			struct timespec ts = { 0, 200 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (a->lost)
+			log_warning("container events: some were dropped before they were read");
+		for (size_t i = 0; i < a->n_events; i++)
+			publish_raw(&a->events[i]);
+		after = a->last;
+		crisp_proto_free(a);
+	}
+	return NULL;
+}
+
+int criapi_events_start(CrispError **err)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int r = pthread_create(&t, &attr, poll_sandboxd, NULL);
+	pthread_attr_destroy(&attr);
+	if (r != 0)
+		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, r,
+					     "starting the container events poller");
+	return 0;
 }
 
 void criapi_events_close_all(void)

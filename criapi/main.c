@@ -69,7 +69,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	if (criapi_backends_start(opts.control_fd, opts.config.state, &err) < 0) {
+	if (criapi_backends_start(opts.control_fd, opts.config.state, &err) < 0 ||
+	    criapi_events_start(&err) < 0) {
 		log_error("%s", err->message);
 		return 1;
 	}

@@ -191,7 +191,7 @@ void sandboxd_container_refresh(Sandboxd *sd, SandboxdContainer *c)
 	if (crisp_db_prepare(
 		    sd->db,
 		    "UPDATE containers SET state = 'exited', exit_code = ?2, finished_at = ?3,"
-		    " reason = ?4 WHERE id = ?1",
+		    " reason = ?4 WHERE id = ?1 AND state != 'exited'",
 		    &u, NULL) == 0) {
 		crisp_db_bind_text(u, 1, c->id);
 		sqlite3_bind_int(u, 2, c->exit_code);
@@ -199,7 +199,12 @@ void sandboxd_container_refresh(Sandboxd *sd, SandboxdContainer *c)
 		crisp_db_bind_text(u, 4, reason);
 		(void)sqlite3_step(u);
 	}
+	/* Whoever noticed first (the exit watcher, a status call) tells the subscribers. */
+	bool changed = sqlite3_changes(sd->db) == 1;
 	pthread_mutex_unlock(&sd->lock);
+	if (changed)
+		sandboxd_emit_container_event(
+			sd, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
 }
 
 /* --- the CRI view --- */

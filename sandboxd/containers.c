@@ -375,6 +375,11 @@ int sandboxd_container_create(CrispRequest *req, void *userdata, CrispError **er
 		return crisp_error_wrap(err, "container %s", c->metadata->name);
 	log_info("container %s (%s) created in pod %s", q->container_id, c->metadata->name,
 		 q->pod_id);
+	SandboxdContainer made = { 0 };
+	if (sandboxd_container_get(sd, q->container_id, &made, NULL) == 0)
+		sandboxd_emit_container_event(
+			sd, &made, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
+	sandboxd_container_done(&made);
 	Crisp__ContainerCreateReply a = CRISP__CONTAINER_CREATE_REPLY__INIT;
 	return crisp_reply(req, CRISP_MSG_SANDBOXD_CONTAINER_CREATE_ANS, &a.base, NULL, 0);
 }
@@ -446,8 +451,14 @@ int sandboxd_start_container(CrispRequest *req, void *userdata, CrispError **err
 			sd,
 			"UPDATE containers SET state = 'running', started_at = ?2 WHERE id = ?1",
 			c.id, now_ns(), 0, err);
-	if (r == 0)
+	if (r == 0) {
 		log_info("container %s started", c.id);
+		free(c.state);
+		c.state = xstrdup("running");
+		c.started_at = now_ns();
+		sandboxd_emit_container_event(
+			sd, &c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
+	}
 	close_container(sd, &c, handler);
 	if (r < 0)
 		return r;
@@ -537,8 +548,13 @@ int sandboxd_container_destroy(Sandboxd *sd, SandboxdContainer *c, const char *h
 	int r = sandboxd_container_kill_wait(sd, c, handler, SIGKILL, KILL_WAIT_MS, err);
 	if (r < 0)
 		return r;
+	sandboxd_container_refresh(sd, c);
 	undo_create(sd, c->id, handler);
-	return exec_sql(sd, "DELETE FROM containers WHERE id = ?1", c->id, 0, 0, err);
+	r = exec_sql(sd, "DELETE FROM containers WHERE id = ?1", c->id, 0, 0, err);
+	if (r == 0)
+		sandboxd_emit_container_event(
+			sd, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
+	return r;
 }
 
 int sandboxd_remove_container(CrispRequest *req, void *userdata, CrispError **err)

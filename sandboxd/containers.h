@@ -40,4 +40,8 @@ int sandboxd_container_kill_wait(Sandboxd *sd, SandboxdContainer *c, const char 
 int sandboxd_container_destroy(Sandboxd *sd, SandboxdContainer *c, const char *handler,
 			       CrispError **err);
 
+/* Events (events.c): queued for GetContainerEvents. */
+void sandboxd_emit_container_event(Sandboxd *sd, const SandboxdContainer *c,
+				   Runtime__V1__ContainerEventType type);
+
 #endif

@@ -22,6 +22,8 @@ static const CrispHandler sandboxd_handlers[] = {
 	CRI(18, runtime__v1__list_containers_request__descriptor, sandboxd_list_containers),
 	CRI(20, runtime__v1__container_status_request__descriptor, sandboxd_container_status),
 	CRI(26, runtime__v1__exec_sync_request__descriptor, sandboxd_exec_sync),
+	{ CRISP_MSG_SANDBOXD_WAIT_EVENTS_REQ, &crisp__wait_events_request__descriptor,
+	  sandboxd_wait_events, CRISP_HANDLER_ASYNC, 0 },
 	{ CRISP_MSG_SANDBOXD_CONTAINER_CREATE_REQ, &crisp__container_create_request__descriptor,
 	  sandboxd_container_create, CRISP_HANDLER_ASYNC, 0 },
 	{ CRISP_MSG_SANDBOXD_POD_RUN_REQ, &crisp__pod_run_request__descriptor, sandboxd_pod_run,

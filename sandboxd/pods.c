@@ -496,6 +496,10 @@ int sandboxd_pod_set_network(CrispRequest *req, void *userdata, CrispError **err
 	sandboxd_pod_release(sd, q->pod_id);
 	if (r < 0)
 		return r;
+	sandboxd_emit_pod_event(sd, q->pod_id,
+				RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
+	sandboxd_emit_pod_event(sd, q->pod_id,
+				RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
 	Crisp__PodSetNetworkReply a = CRISP__POD_SET_NETWORK_REPLY__INIT;
 	return crisp_reply(req, CRISP_MSG_SANDBOXD_POD_SET_NETWORK_ANS, &a.base, NULL, 0);
 }
@@ -557,6 +561,7 @@ int sandboxd_stop_pod(CrispRequest *req, void *userdata, CrispError **err)
 	if (r < 0)
 		return r;
 	log_info("pod %s stopped", id);
+	sandboxd_emit_pod_event(sd, id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
 	Runtime__V1__StopPodSandboxResponse a = RUNTIME__V1__STOP_POD_SANDBOX_RESPONSE__INIT;
 	return crisp_reply(req, req->type + 1, &a.base, NULL, 0);
 }
@@ -589,6 +594,8 @@ int sandboxd_remove_pod(CrispRequest *req, void *userdata, CrispError **err)
 	free(cs);
 	if (r == 0) {
 		sandboxd_pod_undo(sd, id, pod.handler);
+		sandboxd_emit_pod_event(sd, id,
+					RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
 		r = sandboxd_pod_exec_sql(sd, "DELETE FROM pods WHERE id = ?1", id, 0, NULL, err);
 	}
 	sandboxd_pod_done(&pod);

@@ -45,4 +45,8 @@ void sandboxd_pod_undo(Sandboxd *sd, const char *id, const char *handler);
 /* True while pid runs (a zombie does not). */
 bool sandboxd_pid_alive(int pid);
 
+/* Queues a pod event for GetContainerEvents (events.c); the pod's row must exist. */
+void sandboxd_emit_pod_event(Sandboxd *sd, const char *pod_id,
+			     Runtime__V1__ContainerEventType type);
+
 #endif

@@ -23,16 +23,10 @@ static const int sandboxd_caps[] = {
 };
 
 static const char *const sandboxd_syscalls[] = {
-	CRISP_SYSCALLS_FILES,
-	"mount",
-	"umount2",
-	"kill",
-	"pidfd_open",
-	"pidfd_send_signal",
-	"wait4",
-	"waitid",
-	"connect", /* conmon's attach sockets */
-	NULL,
+	CRISP_SYSCALLS_FILES, "mount", "umount2", "kill",    "pidfd_open",
+	"pidfd_send_signal",  "wait4", "waitid",  "connect", /* conmon's attach sockets */
+	"inotify_init1",				     /* conmon's exit files are watched */
+	"inotify_add_watch",  NULL,
 };
 
 static const CrispSyscallArgRule sandboxd_arg_rules[] = {

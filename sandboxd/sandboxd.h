@@ -76,6 +76,10 @@ int sandboxd_stop_container(CrispRequest *req, void *userdata, CrispError **err)
 int sandboxd_remove_container(CrispRequest *req, void *userdata, CrispError **err);
 int sandboxd_container_status(CrispRequest *req, void *userdata, CrispError **err);
 int sandboxd_list_containers(CrispRequest *req, void *userdata, CrispError **err);
+/* Events (events.c): the long poll criapi makes, and the exit watcher. */
+int sandboxd_wait_events(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_events_start(Sandboxd *sd, CrispError **err);
+
 /* ExecSync (exec.c). */
 int sandboxd_exec_sync(CrispRequest *req, void *userdata, CrispError **err);
 

@@ -153,7 +153,10 @@ int sandboxd_setup(CrispBackend *b, CrispError **err)
 						     dirs[i]);
 	}
 	sd->oom_score_adj_floor = oom_floor();
-	return make_pause_rootfs(sd, err);
+	int r = make_pause_rootfs(sd, err);
+	if (r == 0)
+		r = sandboxd_events_start(sd, err);
+	return r;
 }
 
 void sandboxd_teardown(CrispBackend *b)

@@ -181,3 +181,45 @@ def test_exec_sync(containers):
     with pytest.raises(grpc.RpcError) as e:
         exec_sync(c, cid, ["true"])
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_container_events(containers):
+    c = containers
+    image = c.pull("busybox")
+    events = []
+    stream = c.rt.GetContainerEvents(api.GetEventsRequest(), timeout=120)
+
+    def collect():
+        try:
+            for e in stream:
+                events.append(e)
+        except grpc.RpcError:
+            pass
+    import threading
+    t = threading.Thread(target=collect, daemon=True)
+    t.start()
+    time.sleep(0.5)  # subscribed
+    pod, pod_cfg = c.pod()
+    cid = c.create(pod, pod_cfg, image, command=["/bin/sh", "-c", "exit 4"])
+    c.start(cid)
+    c.wait_exited(cid)
+    c.remove(cid)
+    c.p.stop(pod)
+    c.p.remove(pod)
+
+    def seen(kind, who):
+        return any(e.container_event_type == kind and e.container_id == who for e in events)
+    wait_for(lambda: seen(api.CONTAINER_DELETED_EVENT, pod), 10, what="the pod's DELETED event")
+    stream.cancel()
+    for kind in (api.CONTAINER_CREATED_EVENT, api.CONTAINER_STARTED_EVENT,
+                 api.CONTAINER_STOPPED_EVENT, api.CONTAINER_DELETED_EVENT):
+        assert seen(kind, cid), (kind, events)
+        assert seen(kind, pod), (kind, events)
+    stopped = [e for e in events if e.container_id == cid and
+               e.container_event_type == api.CONTAINER_STOPPED_EVENT][0]
+    assert stopped.containers_statuses[0].exit_code == 4
+    assert stopped.pod_sandbox_status.id == pod
+    # In order, for the container.
+    kinds = [e.container_event_type for e in events if e.container_id == cid]
+    assert kinds == [api.CONTAINER_CREATED_EVENT, api.CONTAINER_STARTED_EVENT,
+                     api.CONTAINER_STOPPED_EVENT, api.CONTAINER_DELETED_EVENT], kinds
