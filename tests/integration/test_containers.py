@@ -3,6 +3,7 @@ pod, and containers created from the image under conmon and runc, started,
 stopped, and removed; logs in the CRI format; exit codes; what a failed
 create leaves behind (nothing)."""
 import os
+import subprocess
 import time
 
 import grpc
@@ -223,3 +224,103 @@ def test_container_events(containers):
     kinds = [e.container_event_type for e in events if e.container_id == cid]
     assert kinds == [api.CONTAINER_CREATED_EVENT, api.CONTAINER_STARTED_EVENT,
                      api.CONTAINER_STOPPED_EVENT, api.CONTAINER_DELETED_EVENT], kinds
+
+
+def run_and_log(c, pod, pod_cfg, image, script, **kw):
+    cid = c.create(pod, pod_cfg, image, name=kw.pop("name", "probe"),
+                   command=["/bin/sh", "-c", script], **kw)
+    c.start(cid)
+    c.wait_exited(cid)
+    return c.log(cid), cid
+
+
+def security(**kw):
+    return api.LinuxContainerConfig(security_context=api.LinuxContainerSecurityContext(**kw))
+
+
+def test_security_context_seen_from_inside(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    # User and groups.
+    log, _ = run_and_log(c, pod, pod_cfg, image, "id", name="user", linux=security(
+        run_as_user=api.Int64Value(value=1234), run_as_group=api.Int64Value(value=4321),
+        supplemental_groups=[555]))
+    assert "uid=1234" in log and "gid=4321" in log and "555" in log
+    # Capabilities: the defaults less one dropped plus one added; no_new_privs.
+    log, _ = run_and_log(c, pod, pod_cfg, image, "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status",
+                         name="caps", linux=security(
+                             capabilities=api.Capability(add_capabilities=["NET_ADMIN"],
+                                                         drop_capabilities=["CAP_CHOWN"]),
+                             no_new_privs=True))
+    eff = int([x for x in log.split() if len(x) == 16][0], 16)
+    assert eff & (1 << 12)          # CAP_NET_ADMIN added
+    assert not eff & (1 << 0)       # CAP_CHOWN dropped
+    assert not eff & (1 << 21)      # CAP_SYS_ADMIN never by default
+    assert "NoNewPrivs:\t1" in log.replace(" ", "\t") or "NoNewPrivs: 1" in log
+    # A read-only root: writing fails.
+    log, cid = run_and_log(c, pod, pod_cfg, image, "touch /probe && echo wrote || echo refused",
+                           name="ro", linux=security(readonly_rootfs=True))
+    assert "refused" in log and "wrote" not in log
+    # Masked paths: /proc/keys reads as empty (it is /dev/null); /proc/sys is read-only.
+    assert os.path.getsize("/proc/keys") == 0 and open("/proc/keys").read()  # not empty here
+    log, _ = run_and_log(c, pod, pod_cfg, image,
+                         "echo keys=$(wc -c < /proc/keys); "
+                         "echo 1 > /proc/sys/kernel/panic && echo w || echo ro",
+                         name="masks")
+    assert "F keys=0" in log and "F ro" in log, log
+    # Seccomp RuntimeDefault: the mode is filter, and unshare is refused.
+    log, _ = run_and_log(c, pod, pod_cfg, image,
+                         "grep Seccomp: /proc/self/status; unshare -U true && echo unshared || "
+                         "echo refused", name="seccomp", linux=security(
+                             seccomp=api.SecurityProfile(profile_type=api.SecurityProfile.RuntimeDefault)))
+    assert "Seccomp:\t2" in log or "Seccomp: 2" in log
+    assert "refused" in log
+
+
+def test_privileged_refused_by_policy(pods, registry):  # noqa: F811
+    p = pods(extra_config="[runtime]\nallow_privileged = false\n")
+    c = Containers(p, registry)
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    with pytest.raises(grpc.RpcError) as e:
+        c.create(pod, pod_cfg, image, command=["true"], linux=security(privileged=True))
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "allow_privileged" in e.value.details()
+    assert c.image_containers() == []
+
+
+@pytest.fixture
+def crun_cgroups():
+    """crun refuses hybrid cgroups while cgroup2 owns a controller (here
+    hugetlb, ARCHITECTURE.md §10): give hugetlb a v1 hierarchy for the test."""
+    unified = "/sys/fs/cgroup/unified/cgroup.controllers"
+    owned = os.path.exists(unified) and open(unified).read().split()
+    mounted = False
+    if owned == ["hugetlb"] and not os.path.ismount("/sys/fs/cgroup/hugetlb"):
+        os.makedirs("/sys/fs/cgroup/hugetlb", exist_ok=True)
+        subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup",
+                        "/sys/fs/cgroup/hugetlb"], check=True)
+        mounted = True
+    yield
+    if mounted:
+        subprocess.run(["umount", "/sys/fs/cgroup/hugetlb"], check=False)
+        os.rmdir("/sys/fs/cgroup/hugetlb")
+
+
+def test_crun_lifecycle(pods, registry, crun_cgroups):  # noqa: F811
+    p = pods()
+    c = Containers(p, registry)
+    image = c.pull("busybox")
+    cfg = p.config(name="crun-pod")
+    cfg.log_directory = os.path.join(c.logs, "crun")
+    pod = p.rt.RunPodSandbox(api.RunPodSandboxRequest(config=cfg, runtime_handler="crun"),
+                             timeout=120).pod_sandbox_id
+    assert p.status(pod).status.runtime_handler == "crun"
+    cid = c.create(pod, cfg, image, command=["/bin/sh", "-c", "echo via crun; exit 5"])
+    c.start(cid)
+    st = c.wait_exited(cid)
+    assert st.exit_code == 5 and "via crun" in c.log(cid)
+    c.remove(cid)
+    p.stop(pod)
+    p.remove(pod)
