@@ -6,6 +6,9 @@
 #include "macros.h"
 
 #include <dirent.h>
+#include <ftw.h>
+#include <search.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -152,5 +155,53 @@ int crisp_remove_tree_at(int dirfd, const char *name)
 		return r;
 	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		return -errno;
+	return 0;
+}
+
+/* ---- crisp_disk_usage ---- */
+
+/* nftw has no user pointer; handlers run one at a time per thread. */
+static _Thread_local struct {
+	uint64_t bytes, inodes;
+	void *seen; /* tsearch tree of inode numbers with more than one link */
+} walk;
+
+static int compare_ino(const void *a, const void *b)
+{
+	ino_t x = *(const ino_t *)a, y = *(const ino_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int count_entry(const char *path _unused_, const struct stat *st, int flag _unused_,
+		       struct FTW *ftw _unused_)
+{
+	if (st->st_nlink > 1 && !S_ISDIR(st->st_mode)) {
+		ino_t *key = xmalloc(sizeof(*key));
+		*key = st->st_ino;
+		ino_t **found = tsearch(key, &walk.seen, compare_ino);
+		if (!found)
+			return -1;
+		if (*found != key) {
+			free(key);
+			return 0; /* another link to an inode already counted */
+		}
+	}
+	walk.bytes += (uint64_t)st->st_blocks * 512;
+	walk.inodes++;
+	return 0;
+}
+
+int crisp_disk_usage(const char *dir, uint64_t *ret_bytes, uint64_t *ret_inodes)
+{
+	walk.bytes = walk.inodes = 0;
+	walk.seen = NULL;
+	int r = nftw(dir, count_entry, 32, FTW_PHYS | FTW_MOUNT);
+	int e = errno;
+	tdestroy(walk.seen, free);
+	walk.seen = NULL;
+	if (r != 0)
+		return -e;
+	*ret_bytes = walk.bytes;
+	*ret_inodes = walk.inodes;
 	return 0;
 }

@@ -11,57 +11,10 @@
 
 #include "api.pb-c.h"
 #include "backend.h"
+#include "fsutil.h"
 #include "ipc_types.h"
 
-#include <ftw.h>
-#include <search.h>
-#include <sys/stat.h>
 #include <time.h>
-
-/* nftw has no user pointer; handlers run one at a time per thread. */
-static _Thread_local struct {
-	uint64_t bytes, inodes;
-	void *seen; /* tsearch tree of inode numbers with more than one link */
-} walk;
-
-static int compare_ino(const void *a, const void *b)
-{
-	ino_t x = *(const ino_t *)a, y = *(const ino_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int count_entry(const char *path _unused_, const struct stat *st, int flag _unused_,
-		       struct FTW *ftw _unused_)
-{
-	if (st->st_nlink > 1 && !S_ISDIR(st->st_mode)) {
-		ino_t *key = xmalloc(sizeof(*key));
-		*key = st->st_ino;
-		ino_t **found = tsearch(key, &walk.seen, compare_ino);
-		if (!found)
-			return -1;
-		if (*found != key) {
-			free(key);
-			return 0; /* another link to an inode already counted */
-		}
-	}
-	walk.bytes += (uint64_t)st->st_blocks * 512;
-	walk.inodes++;
-	return 0;
-}
-
-static int measure(const char *dir, uint64_t *ret_bytes, uint64_t *ret_inodes, CrispError **err)
-{
-	walk.bytes = walk.inodes = 0;
-	walk.seen = NULL;
-	int r = nftw(dir, count_entry, 32, FTW_PHYS | FTW_MOUNT);
-	tdestroy(walk.seen, free);
-	walk.seen = NULL;
-	if (r != 0)
-		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "measuring %s", dir);
-	*ret_bytes = walk.bytes;
-	*ret_inodes = walk.inodes;
-	return 0;
-}
 
 static Runtime__V1__FilesystemUsage *usage_of(const char *dir, int64_t now_ns,
 					      Runtime__V1__FilesystemIdentifier *id,
@@ -73,8 +26,11 @@ static Runtime__V1__FilesystemUsage *usage_of(const char *dir, int64_t now_ns,
 	runtime__v1__filesystem_identifier__init(id);
 	runtime__v1__uint64_value__init(bytes);
 	runtime__v1__uint64_value__init(inodes);
-	if (measure(dir, &bytes->value, &inodes->value, err) < 0)
+	int r = crisp_disk_usage(dir, &bytes->value, &inodes->value);
+	if (r < 0) {
+		crisp_error_set_errno(err, CRISP_ERR_INTERNAL, -r, "measuring %s", dir);
 		return NULL;
+	}
 	id->mountpoint = (char *)dir;
 	u->timestamp = now_ns;
 	u->fs_id = id;

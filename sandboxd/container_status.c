@@ -27,12 +27,13 @@ void sandboxd_container_done(SandboxdContainer *c)
 	free(c->image_ref);
 	free(c->log_path);
 	free(c->reason);
+	free(c->upper_dir);
 	*c = (SandboxdContainer){ 0 };
 }
 
 #define CONTAINER_COLUMNS                                                                          \
 	"id, pod_id, state, config, image_id, image_ref, log_path, stop_signal, pid, created_at,"  \
-	" started_at, finished_at, exit_code, reason"
+	" started_at, finished_at, exit_code, reason, upper_dir"
 
 static int read_row(sqlite3_stmt *st, SandboxdContainer *c, CrispError **err)
 {
@@ -50,6 +51,7 @@ static int read_row(sqlite3_stmt *st, SandboxdContainer *c, CrispError **err)
 		.finished_at = sqlite3_column_int64(st, 11),
 		.exit_code = sqlite3_column_int(st, 12),
 		.reason = crisp_db_column_strdup(st, 13),
+		.upper_dir = crisp_db_column_strdup(st, 14),
 	};
 	c->config = (Runtime__V1__ContainerConfig *)crisp_proto_unpack(
 		&runtime__v1__container_config__descriptor, sqlite3_column_blob(st, 3),

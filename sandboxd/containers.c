@@ -55,6 +55,21 @@ static int exec_sql(Sandboxd *sd, const char *sql, const char *id, int64_t a, in
 	return r;
 }
 
+static int set_upper_dir(Sandboxd *sd, const char *id, const char *upper, CrispError **err)
+{
+	pthread_mutex_lock(&sd->lock);
+	_cleanup_stmt_ sqlite3_stmt *st = NULL;
+	int r = crisp_db_prepare(sd->db, "UPDATE containers SET upper_dir = ?2 WHERE id = ?1", &st,
+				 err);
+	if (r == 0) {
+		crisp_db_bind_text(st, 1, id);
+		crisp_db_bind_text(st, 2, upper);
+		r = crisp_db_step_done(st, err);
+	}
+	pthread_mutex_unlock(&sd->lock);
+	return r;
+}
+
 /* --- the snapshot imaged prepared --- */
 
 static bool all_digits(const char *s)
@@ -122,15 +137,11 @@ static int mount_rootfs(Sandboxd *sd, const char *id, const Crisp__PrepareContai
 
 /* --- Create --- */
 
-static int cgroups_path(Sandboxd *sd, const SandboxdPod *pod, const char *id, char **ret)
+char *sandboxd_container_cgroup(Sandboxd *sd, const char *cgroup_parent, const char *id)
 {
 	if (strcmp(sd->config->cgroup_driver, "systemd") == 0)
-		*ret = xasprintf("%s:crisp:%s", pod->cgroup_parent, id);
-	else
-		*ret = xasprintf("%s/%s",
-				 strcmp(pod->cgroup_parent, "/") == 0 ? "" : pod->cgroup_parent,
-				 id);
-	return 0;
+		return xasprintf("%s:crisp:%s", cgroup_parent, id);
+	return xasprintf("%s/%s", strcmp(cgroup_parent, "/") == 0 ? "" : cgroup_parent, id);
 }
 
 static int log_path_of(const SandboxdPod *pod, const Runtime__V1__ContainerConfig *c, char **ret,
@@ -319,7 +330,7 @@ static int create(Sandboxd *sd, const Crisp__ContainerCreateRequest *q,
 		sandboxd_pod_done(&pod);
 		return r;
 	}
-	cgroups_path(sd, &pod, q->container_id, &cg);
+	cg = sandboxd_container_cgroup(sd, pod.cgroup_parent, q->container_id);
 	r = mount_rootfs(sd, q->container_id, q->snapshot, &rootfs, err);
 	json_t *spec = NULL;
 	if (r == 0) {
@@ -342,6 +353,8 @@ static int create(Sandboxd *sd, const Crisp__ContainerCreateRequest *q,
 	if (r == 0)
 		r = exec_sql(sd, "UPDATE containers SET state = 'created', pid = ?2 WHERE id = ?1",
 			     q->container_id, pid, 0, err);
+	if (r == 0)
+		r = set_upper_dir(sd, q->container_id, q->snapshot->upper_dir, err);
 	if (r < 0) {
 		undo_create(sd, q->container_id, pod.handler);
 		(void)exec_sql(sd, "DELETE FROM containers WHERE id = ?1", q->container_id, 0, 0,

@@ -18,6 +18,7 @@ typedef struct SandboxdContainer {
 	int64_t created_at, started_at, finished_at;
 	int exit_code;
 	char *reason;
+	char *upper_dir; /* imaged's writable layer of it, for stats */
 } SandboxdContainer;
 
 void sandboxd_container_done(SandboxdContainer *c);
@@ -39,6 +40,9 @@ int sandboxd_container_kill_wait(Sandboxd *sd, SandboxdContainer *c, const char 
 /* Removes a container: runtime state, rootfs mount, bundle, row.  Errors are logged. */
 int sandboxd_container_destroy(Sandboxd *sd, SandboxdContainer *c, const char *handler,
 			       CrispError **err);
+
+/* The container's cgroup, in the driver's syntax (malloc'd). */
+char *sandboxd_container_cgroup(Sandboxd *sd, const char *cgroup_parent, const char *id);
 
 /* Events (events.c): queued for GetContainerEvents. */
 void sandboxd_emit_container_event(Sandboxd *sd, const SandboxdContainer *c,

@@ -80,6 +80,12 @@ int sandboxd_list_containers(CrispRequest *req, void *userdata, CrispError **err
 int sandboxd_wait_events(CrispRequest *req, void *userdata, CrispError **err);
 int sandboxd_events_start(Sandboxd *sd, CrispError **err);
 
+/* Stats (stats.c). */
+int sandboxd_container_stats(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_list_container_stats(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_pod_stats(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_list_pod_stats(CrispRequest *req, void *userdata, CrispError **err);
+
 /* ExecSync (exec.c). */
 int sandboxd_exec_sync(CrispRequest *req, void *userdata, CrispError **err);
 

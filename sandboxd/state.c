@@ -43,6 +43,8 @@ const CrispDbMigration sandboxd_migrations[] = {
 	  "  exit_code INTEGER NOT NULL DEFAULT 0,"
 	  "  reason TEXT NOT NULL DEFAULT '');"
 	  "CREATE INDEX containers_by_pod ON containers(pod_id);" },
+	{ "containers' writable layer, for its usage in stats",
+	  "ALTER TABLE containers ADD COLUMN upper_dir TEXT NOT NULL DEFAULT '';" },
 };
 const size_t sandboxd_n_migrations = ELEMENTSOF(sandboxd_migrations);
 

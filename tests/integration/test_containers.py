@@ -324,3 +324,33 @@ def test_crun_lifecycle(pods, registry, crun_cgroups):  # noqa: F811
     c.remove(cid)
     p.stop(pod)
     p.remove(pod)
+
+
+def test_stats(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    cid = c.create(pod, pod_cfg, image, labels={"app": "burner"}, command=[
+        "/bin/sh", "-c", "dd if=/dev/zero of=/tmp/fill bs=1M count=3 2>/dev/null; "
+        "while :; do :; done"])
+    c.start(cid)
+    time.sleep(1.0)
+    first = c.rt.ContainerStats(api.ContainerStatsRequest(container_id=cid), timeout=30).stats
+    time.sleep(1.0)
+    st = c.rt.ContainerStats(api.ContainerStatsRequest(container_id=cid), timeout=30).stats
+    assert st.attributes.id == cid and st.attributes.labels["app"] == "burner"
+    assert st.cpu.usage_core_nano_seconds.value > first.cpu.usage_core_nano_seconds.value
+    assert st.cpu.usage_nano_cores.value > 200_000_000  # a busy loop: most of a core
+    assert st.memory.working_set_bytes.value > 0 and st.memory.usage_bytes.value > 0
+    assert st.writable_layer.used_bytes.value >= 3 << 20  # the file it wrote
+    assert st.writable_layer.inodes_used.value >= 2
+    listed = c.rt.ListContainerStats(api.ListContainerStatsRequest(
+        filter=api.ContainerStatsFilter(label_selector={"app": "burner"})), timeout=30).stats
+    assert [s.attributes.id for s in listed] == [cid]
+    ps = c.rt.PodSandboxStats(api.PodSandboxStatsRequest(pod_sandbox_id=pod), timeout=30).stats
+    assert ps.attributes.id == pod and ps.linux.process.process_count.value >= 2
+    assert [x.attributes.id for x in ps.linux.containers] == [cid]
+    assert ps.linux.cpu.usage_core_nano_seconds.value >= st.cpu.usage_core_nano_seconds.value
+    lps = c.rt.ListPodSandboxStats(api.ListPodSandboxStatsRequest(), timeout=30).stats
+    assert [x.attributes.id for x in lps] == [pod]
+    c.stop(cid, timeout=1)

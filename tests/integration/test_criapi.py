@@ -106,6 +106,10 @@ IMPLEMENTED = {
     "RemoveContainer": (grpc.StatusCode.OK, ""),
     "ListContainers": (grpc.StatusCode.OK, ""),
     "ExecSync": (grpc.StatusCode.NOT_FOUND, "no container"),
+    "ContainerStats": (grpc.StatusCode.NOT_FOUND, "no container"),
+    "ListContainerStats": (grpc.StatusCode.OK, ""),
+    "PodSandboxStats": (grpc.StatusCode.NOT_FOUND, "no pod"),
+    "ListPodSandboxStats": (grpc.StatusCode.OK, ""),
 }
 
 
