@@ -4,7 +4,9 @@
  */
 #include "sandboxd.h"
 
+#include "containers.h"
 #include "log.h"
+#include "pods.h"
 
 #include <fcntl.h>
 #include <libgen.h>
@@ -128,6 +130,58 @@ static int oom_floor(void)
 	return v;
 }
 
+/*
+ * After a restart: containers and pods left half made ('creating': the call
+ * never answered) are undone, and the state of every other container is
+ * brought up to date from its process and conmon's exit file (a container
+ * that ended while sandboxd was away shows its real exit code, and its
+ * STOPPED event goes out).  Running containers are left alone: they never
+ * depended on sandboxd running.
+ */
+static int reconcile(Sandboxd *sd, CrispError **err)
+{
+	SandboxdContainer *cs = NULL;
+	size_t n = 0;
+	int r = sandboxd_container_list(sd, NULL, &cs, &n, err);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		SandboxdContainer *c = &cs[i];
+		if (strcmp(c->state, "creating") != 0) {
+			sandboxd_container_refresh(sd, c);
+			continue;
+		}
+		SandboxdPod pod = { 0 };
+		_cleanup_free_ char *handler = NULL;
+		if (sandboxd_pod_get(sd, c->pod_id, &pod, NULL) == 0)
+			handler = xstrdup(pod.handler);
+		sandboxd_pod_done(&pod);
+		log_warning("removing container %s, left half made", c->id);
+		r = sandboxd_container_destroy(
+			sd, c, handler ? handler : sd->config->default_runtime, err);
+	}
+	for (size_t i = 0; i < n; i++)
+		sandboxd_container_done(&cs[i]);
+	free(cs);
+	if (r < 0)
+		return r;
+
+	SandboxdPod *pods = NULL;
+	n = 0;
+	if ((r = sandboxd_pod_list(sd, &pods, &n, err)) < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (strcmp(pods[i].state, "creating") != 0)
+			continue;
+		log_warning("removing pod %s, left half made", pods[i].id);
+		sandboxd_pod_undo(sd, pods[i].id, pods[i].handler);
+		r = sandboxd_pod_exec_sql(sd, "DELETE FROM pods WHERE id = ?1", pods[i].id, 0, NULL,
+					  err);
+	}
+	for (size_t i = 0; i < n; i++)
+		sandboxd_pod_done(&pods[i]);
+	free(pods);
+	return r;
+}
+
 int sandboxd_setup(CrispBackend *b, CrispError **err)
 {
 	Sandboxd *sd = xcalloc(1, sizeof(*sd));
@@ -156,6 +210,8 @@ int sandboxd_setup(CrispBackend *b, CrispError **err)
 	}
 	sd->oom_score_adj_floor = oom_floor();
 	int r = make_pause_rootfs(sd, err);
+	if (r == 0)
+		r = reconcile(sd, err);
 	if (r == 0)
 		r = sandboxd_events_start(sd, err);
 	return r;

@@ -2,6 +2,7 @@
 pod, and containers created from the image under conmon and runc, started,
 stopped, and removed; logs in the CRI format; exit codes; what a failed
 create leaves behind (nothing)."""
+import json
 import os
 import subprocess
 import time
@@ -354,3 +355,37 @@ def test_stats(containers):
     lps = c.rt.ListPodSandboxStats(api.ListPodSandboxStatsRequest(), timeout=30).stats
     assert [x.attributes.id for x in lps] == [pod]
     c.stop(cid, timeout=1)
+
+
+def test_sandboxd_restart_recovery(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    keep = c.create(pod, pod_cfg, image, name="keep", command=["sleep", "60"])
+    gone = c.create(pod, pod_cfg, image, name="gone", command=["sleep", "60"])
+    c.start(keep)
+    c.start(gone)
+    suite = c.p.suite
+
+    def restart_sandboxd(while_down=None):
+        old = suite.pid_of("crisp-sandboxd")
+        os.kill(old, 9)
+        if while_down:
+            while_down()
+        wait_for(lambda: suite.daemon_pids().get("crisp-sandboxd") not in (None, old), 20,
+                 what="sandboxd to be restarted")
+        wait_for(lambda: c.status(keep) is not None, 20, what="sandboxd to answer")
+
+    # The second container ends while sandboxd is away.
+    gone_pid = json.loads(c.rt.ContainerStatus(api.ContainerStatusRequest(
+        container_id=gone, verbose=True), timeout=30).info["info"])["pid"]
+    restart_sandboxd(lambda: os.kill(gone_pid, 9))
+    assert c.status(keep).state == api.CONTAINER_RUNNING
+    st = c.wait_exited(gone)
+    assert st.exit_code == 137 and st.reason == "Error"
+    # Everything still works on the container that kept running.
+    r = exec_sync(c, keep, ["echo", "still here"])
+    assert r.stdout == b"still here\n"
+    c.stop(keep, timeout=1)
+    assert c.status(keep).state == api.CONTAINER_EXITED
+    assert c.p.status(pod).status.state == api.SANDBOX_READY
