@@ -114,6 +114,10 @@ int criapi_rpc_remove_pod_sandbox(const CriapiCall *call, CriapiResponse *ret, C
 /* The container calls that take imaged and sandboxd in turn (rpc_containers.c). */
 int criapi_rpc_create_container(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
 int criapi_rpc_remove_container(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+/* Pod stats: sandboxd's, with each pod's network counters from netd (rpc_stats.c). */
+int criapi_rpc_pod_sandbox_stats(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+int criapi_rpc_list_pod_sandbox_stats(const CriapiCall *call, CriapiResponse *ret,
+				      CrispError **err);
 
 /* --- events.c --- */
 

@@ -128,6 +128,8 @@ static const OwnMethod own_methods[] = {
 	{ RT, "RemovePodSandbox", criapi_rpc_remove_pod_sandbox, NULL, NULL, false },
 	{ RT, "CreateContainer", criapi_rpc_create_container, NULL, NULL, false },
 	{ RT, "RemoveContainer", criapi_rpc_remove_container, NULL, NULL, false },
+	{ RT, "PodSandboxStats", criapi_rpc_pod_sandbox_stats, NULL, NULL, false },
+	{ RT, "ListPodSandboxStats", criapi_rpc_list_pod_sandbox_stats, NULL, NULL, false },
 	{ RT, "StreamPodSandboxes", NULL, stream_list, "ListPodSandbox", false },
 	{ RT, "StreamContainers", NULL, stream_list, "ListContainers", false },
 	{ RT, "StreamContainerStats", NULL, stream_list, "ListContainerStats", false },

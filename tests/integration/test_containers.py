@@ -354,6 +354,17 @@ def test_stats(containers):
     assert ps.linux.cpu.usage_core_nano_seconds.value >= st.cpu.usage_core_nano_seconds.value
     lps = c.rt.ListPodSandboxStats(api.ListPodSandboxStatsRequest(), timeout=30).stats
     assert [x.attributes.id for x in lps] == [pod]
+    # Network counters come from netd: traffic to another pod this test made.
+    other, _ = c.pod(name="other")
+    ip = c.p.status(other).status.network.ip
+    r = c.p.in_pod(pod, "n", "/bin/busybox", "ping", "-c", "2", "-W", "3", ip)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ps = c.rt.PodSandboxStats(api.PodSandboxStatsRequest(pod_sandbox_id=pod), timeout=30).stats
+    net = ps.linux.network.default_interface
+    assert net.name == "eth0" and net.tx_bytes.value > 0 and net.rx_bytes.value > 0
+    lps = c.rt.ListPodSandboxStats(api.ListPodSandboxStatsRequest(), timeout=30).stats
+    assert {x.attributes.id for x in lps} == {pod, other}
+    assert all(x.linux.network.default_interface.name == "eth0" for x in lps)
     c.stop(cid, timeout=1)
 
 

@@ -201,6 +201,18 @@ def test_failing_plugin_fails_run_and_leaves_nothing(pods, tmp_path):
     assert p.leftovers() == {"runc": [], "pins": [], "bundles": [], "ips": [], "pods": []}
 
 
+def test_twenty_pods_at_once(pods):
+    import concurrent.futures
+    p = pods()
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        ids = list(pool.map(lambda i: p.run(name=f"pod-{i}"), range(20)))
+    ips = {p.status(i).status.network.ip for i in ids}
+    assert len(ips) == 20 and all(ip.startswith(f"10.252.{p.net['n']}.") for ip in ips)
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        list(pool.map(lambda i: (p.stop(i), p.remove(i)), ids))
+    assert p.leftovers() == {"runc": [], "pins": [], "bundles": [], "ips": [], "pods": []}
+
+
 def test_refusals(pods):
     p = pods()
     cfg = p.config()
