@@ -512,6 +512,15 @@ static json_t *resources(Sandboxd *sd, const Runtime__V1__LinuxContainerResource
 	return res;
 }
 
+json_t *sandboxd_update_resources(Sandboxd *sd, const Runtime__V1__LinuxContainerResources *r)
+{
+	int oom;
+	json_t *res = resources(sd, r, json_array(), &oom);
+	/* An update changes limits only; the device rules stay as created. */
+	json_object_del(res, "devices");
+	return res;
+}
+
 /* --- namespaces --- */
 
 static json_t *namespaces(const Runtime__V1__ContainerConfig *c, const SandboxdPod *pod)

@@ -27,6 +27,9 @@ typedef struct ContainerSpecInput {
 int sandboxd_container_spec(Sandboxd *sd, const Runtime__V1__ContainerConfig *c,
 			    const ContainerSpecInput *in, json_t **ret, CrispError **err);
 
+/* The OCI LinuxResources of an update (cpu, memory, hugepages, unified), for `runc update`. */
+json_t *sandboxd_update_resources(Sandboxd *sd, const Runtime__V1__LinuxContainerResources *r);
+
 /* The signal the container stops with: the CRI config's, the image's, or SIGTERM. */
 int sandboxd_container_stop_signal(const Runtime__V1__ContainerConfig *c,
 				   const Crisp__ImageRuntimeConfig *image);

@@ -80,6 +80,10 @@ int sandboxd_list_containers(CrispRequest *req, void *userdata, CrispError **err
 int sandboxd_wait_events(CrispRequest *req, void *userdata, CrispError **err);
 int sandboxd_events_start(Sandboxd *sd, CrispError **err);
 
+/* UpdateContainerResources and ReopenContainerLog (update.c). */
+int sandboxd_update_container(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_reopen_log(CrispRequest *req, void *userdata, CrispError **err);
+
 /* Stats (stats.c). */
 int sandboxd_container_stats(CrispRequest *req, void *userdata, CrispError **err);
 int sandboxd_list_container_stats(CrispRequest *req, void *userdata, CrispError **err);

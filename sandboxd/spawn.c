@@ -199,6 +199,12 @@ int sandboxd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char 
 		strv_push(&argv, spec);
 		strv_push(&argv, "--pid-file");
 		strv_push(&argv, pid);
+	} else if (strcmp(verb, "update") == 0 && req->n_args == 3 && valid_token(req->args[2])) {
+		/* The resources sandboxd wrote next to the container's spec. */
+		_cleanup_free_ char *res = xasprintf("%s/update-%s.json", bundle, req->args[2]);
+		strv_push(&argv, "update");
+		strv_push(&argv, "--resources");
+		strv_push(&argv, res);
 	} else if (strcmp(verb, "delete") == 0 && req->n_args == 2) {
 		strv_push(&argv, "delete");
 		strv_push(&argv, "--force");

@@ -400,3 +400,65 @@ def test_sandboxd_restart_recovery(containers):
     c.stop(keep, timeout=1)
     assert c.status(keep).state == api.CONTAINER_EXITED
     assert c.p.status(pod).status.state == api.SANDBOX_READY
+
+
+def cgroup_file(c, pod, cid, name):
+    """A file of the container's cgroup (cgroupfs driver, default parent /crisp)."""
+    for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory"):
+        path = f"{base}/crisp/{cid}/{name}"
+        if os.path.exists(path):
+            return open(path).read().strip()
+    raise AssertionError(f"no {name} for {cid}")
+
+
+def test_resources_and_update(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    res = api.LinuxContainerResources(cpu_shares=512, cpu_quota=50000, cpu_period=100000,
+                                      memory_limit_in_bytes=64 << 20)
+    cid = c.create(pod, pod_cfg, image, command=["sleep", "60"],
+                   linux=api.LinuxContainerConfig(resources=res))
+    c.start(cid)
+    assert cgroup_file(c, pod, cid, "cpu.shares") == "512"
+    assert cgroup_file(c, pod, cid, "cpu.cfs_quota_us") == "50000"
+    assert cgroup_file(c, pod, cid, "memory.limit_in_bytes") == str(64 << 20)
+    c.rt.UpdateContainerResources(api.UpdateContainerResourcesRequest(
+        container_id=cid, linux=api.LinuxContainerResources(
+            cpu_shares=256, cpu_quota=20000, cpu_period=100000,
+            memory_limit_in_bytes=32 << 20)), timeout=60)
+    assert cgroup_file(c, pod, cid, "cpu.shares") == "256"
+    assert cgroup_file(c, pod, cid, "memory.limit_in_bytes") == str(32 << 20)
+    assert c.status(cid).resources.linux.memory_limit_in_bytes == 32 << 20
+
+
+def test_oom_killed(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    cid = c.create(pod, pod_cfg, image, command=[
+        "/bin/sh", "-c", "x=a; while :; do x=$x$x; done"],
+        linux=api.LinuxContainerConfig(resources=api.LinuxContainerResources(
+            memory_limit_in_bytes=16 << 20, memory_swap_limit_in_bytes=16 << 20)))
+    c.start(cid)
+    st = c.wait_exited(cid, timeout=60)
+    assert st.reason == "OOMKilled" and st.exit_code == 137, (st.reason, st.exit_code)
+
+
+def test_reopen_log(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    cid = c.create(pod, pod_cfg, image, command=[
+        "/bin/sh", "-c", "while :; do echo tick; sleep 0.1; done"])
+    c.start(cid)
+    path = c.status(cid).log_path
+    wait_for(lambda: "tick" in c.log(cid), 10, what="output")
+    os.rename(path, path + ".1")  # what the kubelet's rotation does
+    c.rt.ReopenContainerLog(api.ReopenContainerLogRequest(container_id=cid), timeout=30)
+    wait_for(lambda: os.path.exists(path) and "tick" in open(path).read(), 10,
+             what="a fresh log file")
+    c.stop(cid, timeout=1)
+    with pytest.raises(grpc.RpcError) as e:
+        c.rt.ReopenContainerLog(api.ReopenContainerLogRequest(container_id=cid), timeout=30)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -110,6 +110,8 @@ IMPLEMENTED = {
     "ListContainerStats": (grpc.StatusCode.OK, ""),
     "PodSandboxStats": (grpc.StatusCode.NOT_FOUND, "no pod"),
     "ListPodSandboxStats": (grpc.StatusCode.OK, ""),
+    "UpdateContainerResources": (grpc.StatusCode.NOT_FOUND, "no container"),
+    "ReopenContainerLog": (grpc.StatusCode.NOT_FOUND, "no container"),
 }
 
 
