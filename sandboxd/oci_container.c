@@ -460,6 +460,40 @@ static int seccomp(const Runtime__V1__LinuxContainerSecurityContext *sc, bool pr
 	return 0;
 }
 
+/* --- AppArmor --- */
+
+/*
+ * This node's AppArmor, if any.  Without it, RuntimeDefault means nothing
+ * to enforce (as containerd treats it) and a Localhost profile cannot be
+ * honoured, so it is refused.  With it, a Localhost profile is applied;
+ * crisp loads no profile of its own, so RuntimeDefault leaves the container
+ * unconfined by AppArmor and says so in the log.
+ */
+static int apparmor(const Runtime__V1__LinuxContainerSecurityContext *sc, bool privileged,
+		    json_t *process, CrispError **err)
+{
+	const Runtime__V1__SecurityProfile *p = sc ? sc->apparmor : NULL;
+	if (privileged || !p ||
+	    p->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined)
+		return 0;
+	struct stat st;
+	bool present = stat("/sys/kernel/security/apparmor", &st) == 0;
+	if (p->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost) {
+		if (!present)
+			return crisp_error_set(
+				err, CRISP_ERR_INVALID, EINVAL,
+				"AppArmor profile \"%.100s\" was asked for, but this "
+				"node has no AppArmor",
+				p->localhost_ref);
+		json_object_set_new(process, "apparmorProfile", json_string(p->localhost_ref));
+		return 0;
+	}
+	if (present)
+		log_warning("AppArmor RuntimeDefault: crisp loads no default profile; the "
+			    "container is not confined by AppArmor");
+	return 0;
+}
+
 /* --- resources --- */
 
 static json_t *resources(Sandboxd *sd, const Runtime__V1__LinuxContainerResources *r,
@@ -607,7 +641,10 @@ int sandboxd_container_spec(Sandboxd *sd, const Runtime__V1__ContainerConfig *c,
 	}
 
 	json_t *groups = json_array();
-	for (size_t i = 0; i < in->snapshot->n_additional_gids; i++)
+	/* Strict: only the groups the pod names, none from the image's /etc/group. */
+	bool strict = sc && sc->supplemental_groups_policy ==
+				    RUNTIME__V1__SUPPLEMENTAL_GROUPS_POLICY__Strict;
+	for (size_t i = 0; !strict && i < in->snapshot->n_additional_gids; i++)
 		json_array_append_new(groups, json_integer(in->snapshot->additional_gids[i]));
 	for (size_t i = 0; sc && i < sc->n_supplemental_groups; i++)
 		json_array_append_new(groups, json_integer(sc->supplemental_groups[i]));
@@ -625,6 +662,14 @@ int sandboxd_container_spec(Sandboxd *sd, const Runtime__V1__ContainerConfig *c,
 			  env_of(c, im), "cwd", cwd, "capabilities", caps, "noNewPrivileges",
 			  sc && sc->no_new_privs, "oomScoreAdj", oom);
 
+	if ((r = apparmor(sc, privileged, process, err)) < 0) {
+		json_decref(process);
+		json_decref(mnts);
+		json_decref(devs);
+		json_decref(res);
+		json_decref(sec);
+		return r;
+	}
 	json_t *linux =
 		json_pack("{s:o, s:s, s:o, s:o}", "namespaces", namespaces(c, in->pod),
 			  "cgroupsPath", in->cgroups_path, "resources", res, "devices", devs);
