@@ -90,6 +90,11 @@ int sandboxd_list_container_stats(CrispRequest *req, void *userdata, CrispError 
 int sandboxd_pod_stats(CrispRequest *req, void *userdata, CrispError **err);
 int sandboxd_list_pod_stats(CrispRequest *req, void *userdata, CrispError **err);
 
+/* Metrics and pod resources (metrics.c). */
+int sandboxd_list_metric_descriptors(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_list_pod_metrics(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_update_pod_resources(CrispRequest *req, void *userdata, CrispError **err);
+
 /* ExecSync (exec.c). */
 int sandboxd_exec_sync(CrispRequest *req, void *userdata, CrispError **err);
 

@@ -462,3 +462,30 @@ def test_reopen_log(containers):
     with pytest.raises(grpc.RpcError) as e:
         c.rt.ReopenContainerLog(api.ReopenContainerLogRequest(container_id=cid), timeout=30)
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_metrics_and_pod_resources(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    cid = c.create(pod, pod_cfg, image, command=["sleep", "60"])
+    c.start(cid)
+    names = {d.name for d in c.rt.ListMetricDescriptors(api.ListMetricDescriptorsRequest(),
+                                                        timeout=30).descriptors}
+    assert {"container_memory_working_set_bytes", "container_cpu_usage_seconds_total"} <= names
+    pm = c.rt.ListPodSandboxMetrics(api.ListPodSandboxMetricsRequest(), timeout=30).pod_metrics
+    assert [p.pod_sandbox_id for p in pm] == [pod]
+    [cm] = pm[0].container_metrics
+    m = {x.name: x for x in cm.metrics}
+    assert cm.container_id == cid
+    assert m["container_memory_working_set_bytes"].value.value > 0
+    assert m["container_processes"].value.value == 1
+    assert list(m["container_processes"].label_values) == ["app", "web",
+                                                           "default"]
+    # Pod-level resources after the kubelet's resize: recorded, and stats still work.
+    c.rt.UpdatePodSandboxResources(api.UpdatePodSandboxResourcesRequest(
+        pod_sandbox_id=pod, resources=api.LinuxContainerResources(cpu_shares=1024)), timeout=30)
+    with pytest.raises(grpc.RpcError) as e:
+        c.rt.UpdatePodSandboxResources(api.UpdatePodSandboxResourcesRequest(
+            pod_sandbox_id="0" * 64), timeout=30)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND

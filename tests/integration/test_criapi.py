@@ -112,6 +112,9 @@ IMPLEMENTED = {
     "ListPodSandboxStats": (grpc.StatusCode.OK, ""),
     "UpdateContainerResources": (grpc.StatusCode.NOT_FOUND, "no container"),
     "ReopenContainerLog": (grpc.StatusCode.NOT_FOUND, "no container"),
+    "ListMetricDescriptors": (grpc.StatusCode.OK, ""),
+    "ListPodSandboxMetrics": (grpc.StatusCode.OK, ""),
+    "UpdatePodSandboxResources": (grpc.StatusCode.NOT_FOUND, "no pod"),
 }
 
 
