@@ -111,12 +111,15 @@ class Suite:
         env.pop("LISTEN_FDS", None)
         # Registry traffic must never leave the machine: any proxy use fails.
         env.update(PROXY_ENV)
+        seen = self.read_log().count("ready: serving CRI") if os.path.exists(self.log_path) \
+            else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env)
         if wait_ready:
-            wait_for(lambda: "ready: serving CRI" in self.read_log() or self.proc.poll() is not None,
-                     20, what="the suite to be ready")
+            # The log may hold an earlier run's lines: wait for one more "ready".
+            wait_for(lambda: self.read_log().count("ready: serving CRI") > seen
+                     or self.proc.poll() is not None, 20, what="the suite to be ready")
             assert self.proc.poll() is None, self.read_log()
         return self
 

@@ -489,3 +489,50 @@ def test_metrics_and_pod_resources(containers):
         c.rt.UpdatePodSandboxResources(api.UpdatePodSandboxResourcesRequest(
             pod_sandbox_id="0" * 64), timeout=30)
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_stop_escalates_to_sigkill(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    cid = c.create(pod, pod_cfg, image, command=[
+        "/bin/sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"])
+    c.start(cid)
+    wait_for(lambda: "ready" in c.log(cid), 10, what="the trap to be set")
+    t0 = time.monotonic()
+    c.stop(cid, timeout=2)
+    took = time.monotonic() - t0
+    st = c.status(cid)
+    assert st.state == api.CONTAINER_EXITED and st.exit_code == 137
+    assert 1.5 < took < 15, took  # waited the grace period, then SIGKILL
+
+
+def test_duplicate_container_name(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    first = c.create(pod, pod_cfg, image, name="same", command=["true"])
+    with pytest.raises(grpc.RpcError) as e:
+        c.create(pod, pod_cfg, image, name="same", command=["true"])
+    assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS and first in e.value.details()
+    assert len(c.image_containers()) == 1  # the refused one's snapshot went back
+    c.remove(first)
+    c.create(pod, pod_cfg, image, name="same", command=["true"])  # free again
+
+
+def test_suite_restart_keeps_containers(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    cid = c.create(pod, pod_cfg, image, command=["sleep", "120"])
+    c.start(cid)
+    pid = json.loads(c.rt.ContainerStatus(api.ContainerStatusRequest(
+        container_id=cid, verbose=True), timeout=30).info["info"])["pid"]
+    c.p.suite.stop()
+    assert os.path.exists(f"/proc/{pid}")  # the container outlived crisp
+    c.p.suite.start()
+    c.rt = api_pb2_grpc.RuntimeServiceStub(c.p.suite.channel())
+    c.p.rt = c.rt
+    assert c.status(cid).state == api.CONTAINER_RUNNING
+    assert exec_sync(c, cid, ["echo", "back"]).stdout == b"back\n"
+    assert c.p.status(pod).status.state == api.SANDBOX_READY
