@@ -462,7 +462,8 @@ int sandboxd_start_container(CrispRequest *req, void *userdata, CrispError **err
 	if (r == 0)
 		r = exec_sql(
 			sd,
-			"UPDATE containers SET state = 'running', started_at = ?2 WHERE id = ?1",
+			"UPDATE containers SET state = 'running', started_at = ?2 WHERE id = ?1"
+			" AND state = 'created'",
 			c.id, now_ns(), 0, err);
 	if (r == 0) {
 		log_info("container %s started", c.id);

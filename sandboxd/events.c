@@ -215,10 +215,21 @@ static void *watch_exits(void *arg)
 			if (!ev->len || !sandboxd_id_is_valid(ev->name))
 				continue;
 			SandboxdContainer c = { 0 };
+			if (sandboxd_container_get(sd, ev->name, &c, NULL) < 0)
+				continue;
+			/*
+			 * Under the pod's claim, like every handler: a container that
+			 * ends the moment it starts is seen stopped only after Start
+			 * has recorded it running.
+			 */
+			_cleanup_free_ char *pod = xstrdup(c.pod_id);
+			sandboxd_container_done(&c);
+			sandboxd_pod_claim(sd, pod);
 			if (sandboxd_container_get(sd, ev->name, &c, NULL) == 0) {
 				sandboxd_container_refresh(sd, &c);
 				sandboxd_container_done(&c);
 			}
+			sandboxd_pod_release(sd, pod);
 		}
 	}
 	close(fd);
