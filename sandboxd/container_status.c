@@ -111,40 +111,7 @@ int sandboxd_container_list(Sandboxd *sd, const char *pod_id, SandboxdContainer 
 
 int sandboxd_container_resolve(Sandboxd *sd, const char *s, char **ret, CrispError **err)
 {
-	size_t n = s ? strlen(s) : 0;
-	bool hex = n > 0 && n <= 64;
-	for (size_t i = 0; hex && i < n; i++)
-		hex = isdigit((unsigned char)s[i]) || (s[i] >= 'a' && s[i] <= 'f');
-	if (!hex)
-		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,
-				       "container_id \"%.80s\" is not a container ID", s ? s : "");
-	pthread_mutex_lock(&sd->lock);
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	_cleanup_free_ char *pattern = xasprintf("%s%%", s);
-	int r = crisp_db_prepare(sd->db, "SELECT id FROM containers WHERE id LIKE ?1 LIMIT 2", &st,
-				 err);
-	char *found = NULL;
-	int matches = 0;
-	if (r == 0) {
-		crisp_db_bind_text(st, 1, pattern);
-		while ((r = crisp_db_step(st, err)) > 0)
-			if (!matches++)
-				found = crisp_db_column_strdup(st, 0);
-	}
-	pthread_mutex_unlock(&sd->lock);
-	if (r < 0 || matches != 1) {
-		free(found);
-		if (r < 0)
-			return r;
-		if (matches == 0) {
-			crisp_error_set(err, CRISP_ERR_NOT_FOUND, ENOENT, "no container %s", s);
-			return -ENOENT;
-		}
-		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,
-				       "container ID prefix %s matches more than one container", s);
-	}
-	*ret = found;
-	return 0;
+	return sandboxd_resolve_id(sd, "containers", "container", s, ret, err);
 }
 
 static bool conmon_alive(Sandboxd *sd, const char *id)
@@ -157,6 +124,21 @@ static bool conmon_alive(Sandboxd *sd, const char *id)
 	if (f)
 		fclose(f);
 	return pid > 0 && sandboxd_pid_alive(pid);
+}
+
+int sandboxd_container_find(Sandboxd *sd, const char *asked, SandboxdContainer *ret,
+			    CrispError **err)
+{
+	_cleanup_free_ char *id = NULL;
+	int r = sandboxd_container_resolve(sd, asked, &id, err);
+	if (r < 0)
+		return r;
+	if ((r = sandboxd_container_get(sd, id, ret, err)) < 0)
+		return r == -ENOENT ? crisp_error_set(err, CRISP_ERR_NOT_FOUND, ENOENT,
+						      "no container %s", id)
+				    : r;
+	sandboxd_container_refresh(sd, ret);
+	return 0;
 }
 
 void sandboxd_container_refresh(Sandboxd *sd, SandboxdContainer *c)
@@ -226,16 +208,10 @@ int sandboxd_container_status(CrispRequest *req, void *userdata, CrispError **er
 {
 	Sandboxd *sd = sandboxd_of(userdata);
 	const Runtime__V1__ContainerStatusRequest *q = (const void *)req->msg;
-	_cleanup_free_ char *id = NULL;
-	int r = sandboxd_container_resolve(sd, q->container_id, &id, err);
+	SandboxdContainer c = { 0 };
+	int r = sandboxd_container_find(sd, q->container_id, &c, err);
 	if (r < 0)
 		return r;
-	SandboxdContainer c = { 0 };
-	if ((r = sandboxd_container_get(sd, id, &c, err)) < 0)
-		return r == -ENOENT ? crisp_error_set(err, CRISP_ERR_NOT_FOUND, ENOENT,
-						      "no container %s", id)
-				    : r;
-	sandboxd_container_refresh(sd, &c);
 	const Runtime__V1__ContainerConfig *cfg = c.config;
 
 	Runtime__V1__ContainerStatus s = RUNTIME__V1__CONTAINER_STATUS__INIT;
@@ -291,20 +267,6 @@ int sandboxd_container_status(CrispRequest *req, void *userdata, CrispError **er
 	return r;
 }
 
-static bool container_labels_match(const Runtime__V1__ContainerConfig *c,
-				   const Runtime__V1__ContainerFilter *f)
-{
-	for (size_t i = 0; i < f->n_label_selector; i++) {
-		bool found = false;
-		for (size_t j = 0; j < c->n_labels && !found; j++)
-			found = strcmp(c->labels[j]->key, f->label_selector[i]->key) == 0 &&
-				strcmp(c->labels[j]->value, f->label_selector[i]->value) == 0;
-		if (!found)
-			return false;
-	}
-	return true;
-}
-
 int sandboxd_list_containers(CrispRequest *req, void *userdata, CrispError **err)
 {
 	Sandboxd *sd = sandboxd_of(userdata);
@@ -330,7 +292,9 @@ int sandboxd_list_containers(CrispRequest *req, void *userdata, CrispError **err
 			continue;
 		if (f && f->state && f->state->state != state)
 			continue;
-		if (f && !container_labels_match(c->config, f))
+		if (f &&
+		    !sandboxd_labels_match(c->config->n_labels, (void *const *)c->config->labels,
+					   f->n_label_selector, (void *const *)f->label_selector))
 			continue;
 		Runtime__V1__Container *it = &items[k];
 		runtime__v1__container__init(it);

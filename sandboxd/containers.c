@@ -39,37 +39,6 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int exec_sql(Sandboxd *sd, const char *sql, const char *id, int64_t a, int64_t b,
-		    CrispError **err)
-{
-	pthread_mutex_lock(&sd->lock);
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = crisp_db_prepare(sd->db, sql, &st, err);
-	if (r == 0) {
-		crisp_db_bind_text(st, 1, id);
-		sqlite3_bind_int64(st, 2, a);
-		sqlite3_bind_int64(st, 3, b);
-		r = crisp_db_step_done(st, err);
-	}
-	pthread_mutex_unlock(&sd->lock);
-	return r;
-}
-
-static int set_upper_dir(Sandboxd *sd, const char *id, const char *upper, CrispError **err)
-{
-	pthread_mutex_lock(&sd->lock);
-	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	int r = crisp_db_prepare(sd->db, "UPDATE containers SET upper_dir = ?2 WHERE id = ?1", &st,
-				 err);
-	if (r == 0) {
-		crisp_db_bind_text(st, 1, id);
-		crisp_db_bind_text(st, 2, upper);
-		r = crisp_db_step_done(st, err);
-	}
-	pthread_mutex_unlock(&sd->lock);
-	return r;
-}
-
 /* --- the snapshot imaged prepared --- */
 
 static bool all_digits(const char *s)
@@ -351,14 +320,16 @@ static int create(Sandboxd *sd, const Crisp__ContainerCreateRequest *q,
 	if (r == 0)
 		r = wait_for_pid(sd, q->container_id, &pid, err);
 	if (r == 0)
-		r = exec_sql(sd, "UPDATE containers SET state = 'created', pid = ?2 WHERE id = ?1",
-			     q->container_id, pid, 0, err);
+		r = sandboxd_db_exec(
+			sd, "UPDATE containers SET state = 'created', pid = ?2 WHERE id = ?1",
+			q->container_id, pid, NULL, err);
 	if (r == 0)
-		r = set_upper_dir(sd, q->container_id, q->snapshot->upper_dir, err);
+		r = sandboxd_db_exec(sd, "UPDATE containers SET upper_dir = ?3 WHERE id = ?1",
+				     q->container_id, 0, q->snapshot->upper_dir, err);
 	if (r < 0) {
 		undo_create(sd, q->container_id, pod.handler);
-		(void)exec_sql(sd, "DELETE FROM containers WHERE id = ?1", q->container_id, 0, 0,
-			       NULL);
+		(void)sandboxd_db_exec(sd, "DELETE FROM containers WHERE id = ?1", q->container_id,
+				       0, NULL, NULL);
 	}
 	sandboxd_pod_done(&pod);
 	return r;
@@ -460,11 +431,11 @@ int sandboxd_start_container(CrispRequest *req, void *userdata, CrispError **err
 	if (r == 0)
 		r = sandboxd_runtime(sd, handler, c.id, "start", err);
 	if (r == 0)
-		r = exec_sql(
+		r = sandboxd_db_exec(
 			sd,
 			"UPDATE containers SET state = 'running', started_at = ?2 WHERE id = ?1"
 			" AND state = 'created'",
-			c.id, now_ns(), 0, err);
+			c.id, now_ns(), NULL, err);
 	if (r == 0) {
 		log_info("container %s started", c.id);
 		free(c.state);
@@ -564,7 +535,7 @@ int sandboxd_container_destroy(Sandboxd *sd, SandboxdContainer *c, const char *h
 		return r;
 	sandboxd_container_refresh(sd, c);
 	undo_create(sd, c->id, handler);
-	r = exec_sql(sd, "DELETE FROM containers WHERE id = ?1", c->id, 0, 0, err);
+	r = sandboxd_db_exec(sd, "DELETE FROM containers WHERE id = ?1", c->id, 0, NULL, err);
 	if (r == 0)
 		sandboxd_emit_container_event(
 			sd, c, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);

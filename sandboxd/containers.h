@@ -28,6 +28,9 @@ int sandboxd_container_list(Sandboxd *sd, const char *pod_id, SandboxdContainer 
 			    size_t *ret_n, CrispError **err);
 /* A whole ID or a unique prefix; -ENOENT (with *err) when none matches. */
 int sandboxd_container_resolve(Sandboxd *sd, const char *s, char **ret, CrispError **err);
+/* The container a request names (ID or prefix), read and refreshed; NOT_FOUND when none. */
+int sandboxd_container_find(Sandboxd *sd, const char *asked, SandboxdContainer *ret,
+			    CrispError **err);
 /*
  * A running container whose process ended becomes exited, with the exit
  * code conmon wrote and the reason (Completed, Error, OOMKilled).

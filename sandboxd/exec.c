@@ -20,7 +20,6 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/random.h>
 
 #define EXEC_OUTPUT_MAX (16u * 1024 * 1024)
 #define READER_GRACE_MS 2000
@@ -96,12 +95,8 @@ static int run_exec(Sandboxd *sd, const SandboxdContainer *c, const char *handle
 		    const Runtime__V1__ExecSyncRequest *q, Output out[2], int *ret_code,
 		    CrispError **err)
 {
-	uint8_t raw[8];
 	char token[17];
-	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
-		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "getrandom");
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(token + 2 * i, 3, "%02x", raw[i]);
+	sandboxd_runtime_token(token);
 	int r = write_process_spec(sd, c->id, token, q, err);
 	if (r < 0)
 		return r;
@@ -172,16 +167,10 @@ int sandboxd_exec_sync(CrispRequest *req, void *userdata, CrispError **err)
 	const Runtime__V1__ExecSyncRequest *q = (const void *)req->msg;
 	if (q->n_cmd == 0)
 		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "cmd is empty");
-	_cleanup_free_ char *id = NULL;
-	int r = sandboxd_container_resolve(sd, q->container_id, &id, err);
+	SandboxdContainer c = { 0 };
+	int r = sandboxd_container_find(sd, q->container_id, &c, err);
 	if (r < 0)
 		return r;
-	SandboxdContainer c = { 0 };
-	if ((r = sandboxd_container_get(sd, id, &c, err)) < 0)
-		return r == -ENOENT ? crisp_error_set(err, CRISP_ERR_NOT_FOUND, ENOENT,
-						      "no container %s", id)
-				    : r;
-	sandboxd_container_refresh(sd, &c);
 	_cleanup_free_ char *handler = NULL;
 	SandboxdPod pod = { 0 };
 	if (sandboxd_pod_get(sd, c.pod_id, &pod, NULL) == 0)
@@ -189,7 +178,7 @@ int sandboxd_exec_sync(CrispRequest *req, void *userdata, CrispError **err)
 	sandboxd_pod_done(&pod);
 	if (strcmp(c.state, "running") != 0)
 		r = crisp_error_set(err, CRISP_ERR_FAILED_PRECONDITION, EINVAL,
-				    "container %s is not running", id);
+				    "container %s is not running", c.id);
 	Output out[2] = { { .fd = -1 }, { .fd = -1 } };
 	int code = 0;
 	if (r == 0)

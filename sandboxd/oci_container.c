@@ -24,6 +24,7 @@
 #include "oci_container.h"
 
 #include "log.h"
+#include "oci_util.h"
 
 #include <cap-ng.h>
 #include <ctype.h>
@@ -108,24 +109,6 @@ static const char *const runtime_default_denied[] = {
 	"vm86",
 	"vm86old",
 	NULL,
-};
-
-static const char *const masked_paths[] = {
-	"/proc/acpi",
-	"/proc/asound",
-	"/proc/kcore",
-	"/proc/keys",
-	"/proc/latency_stats",
-	"/proc/timer_list",
-	"/proc/timer_stats",
-	"/proc/sched_debug",
-	"/proc/scsi",
-	"/sys/firmware",
-	"/sys/devices/virtual/powercap",
-	NULL,
-};
-static const char *const readonly_paths[] = {
-	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
 };
 
 static json_t *strv_json(const char *const *v, size_t n)
@@ -290,16 +273,6 @@ static int capabilities(const Runtime__V1__LinuxContainerSecurityContext *sc, bo
 
 /* --- mounts and devices --- */
 
-static json_t *mount_of(const char *dest, const char *type, const char *source, const char *options)
-{
-	json_t *opts = json_array();
-	_cleanup_free_ char *copy = xstrdup(options);
-	for (char *save = NULL, *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
-		json_array_append_new(opts, json_string(o));
-	return json_pack("{s:s, s:s, s:s, s:o}", "destination", dest, "type", type, "source",
-			 source, "options", opts);
-}
-
 static bool mounted_by_cri(const Runtime__V1__ContainerConfig *c, const char *dest)
 {
 	for (size_t i = 0; i < c->n_mounts; i++)
@@ -312,25 +285,25 @@ static int mounts(Sandboxd *sd, const Runtime__V1__ContainerConfig *c, const Con
 		  bool privileged, json_t **ret, CrispError **err)
 {
 	json_t *m = json_array();
-	json_array_append_new(m, mount_of("/proc", "proc", "proc", "nosuid,noexec,nodev"));
+	json_array_append_new(m, oci_mount("/proc", "proc", "proc", "nosuid,noexec,nodev"));
 	json_array_append_new(
-		m, mount_of("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
+		m, oci_mount("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
 	json_array_append_new(m,
-			      mount_of("/dev/pts", "devpts", "devpts",
-				       "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5"));
+			      oci_mount("/dev/pts", "devpts", "devpts",
+					"nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5"));
 	json_array_append_new(m,
-			      mount_of("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
+			      oci_mount("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
 	json_array_append_new(
-		m, mount_of("/sys", "sysfs", "sysfs",
-			    privileged ? "nosuid,noexec,nodev,rw" : "nosuid,noexec,nodev,ro"));
-	json_array_append_new(m, mount_of("/sys/fs/cgroup", "cgroup", "cgroup",
-					  privileged ? "nosuid,noexec,nodev,relatime,rw"
-						     : "nosuid,noexec,nodev,relatime,ro"));
+		m, oci_mount("/sys", "sysfs", "sysfs",
+			     privileged ? "nosuid,noexec,nodev,rw" : "nosuid,noexec,nodev,ro"));
+	json_array_append_new(m, oci_mount("/sys/fs/cgroup", "cgroup", "cgroup",
+					   privileged ? "nosuid,noexec,nodev,relatime,rw"
+						      : "nosuid,noexec,nodev,relatime,ro"));
 	_cleanup_free_ char *shm = xasprintf("%s/%s/shm", sd->run_dir, in->pod->id);
 	struct stat st;
 	if (stat(shm, &st) == 0 && !mounted_by_cri(c, "/dev/shm"))
 		json_array_append_new(
-			m, mount_of("/dev/shm", "bind", shm, "rbind,nosuid,noexec,nodev"));
+			m, oci_mount("/dev/shm", "bind", shm, "rbind,nosuid,noexec,nodev"));
 	static const char *const files[] = { "hostname", "hosts", "resolv.conf" };
 	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
 		_cleanup_free_ char *dst = xasprintf("/etc/%s", files[i]);
@@ -339,7 +312,7 @@ static int mounts(Sandboxd *sd, const Runtime__V1__ContainerConfig *c, const Con
 		_cleanup_free_ char *src =
 			xasprintf("%s/%s/%s", sd->pods_dir, in->pod->id, files[i]);
 		json_array_append_new(m,
-				      mount_of(dst, "bind", src, "rbind,ro,nosuid,nodev,noexec"));
+				      oci_mount(dst, "bind", src, "rbind,ro,nosuid,nodev,noexec"));
 	}
 	for (size_t i = 0; i < c->n_mounts; i++) {
 		const Runtime__V1__Mount *cm = c->mounts[i];
@@ -366,7 +339,8 @@ static int mounts(Sandboxd *sd, const Runtime__V1__ContainerConfig *c, const Con
 				: "rprivate";
 		_cleanup_free_ char *opts =
 			xasprintf("rbind,%s,%s", cm->readonly ? "ro" : "rw", prop);
-		json_array_append_new(m, mount_of(cm->container_path, "bind", cm->host_path, opts));
+		json_array_append_new(m,
+				      oci_mount(cm->container_path, "bind", cm->host_path, opts));
 	}
 	*ret = m;
 	return 0;
@@ -678,11 +652,11 @@ int sandboxd_container_spec(Sandboxd *sd, const Runtime__V1__ContainerConfig *c,
 		json_object_set_new(linux, "maskedPaths",
 				    own_masks ? strv_json((const char *const *)sc->masked_paths,
 							  sc->n_masked_paths)
-					      : strv_json(masked_paths, (size_t)-1));
+					      : oci_strv(oci_masked_paths));
 		json_object_set_new(linux, "readonlyPaths",
 				    own_masks ? strv_json((const char *const *)sc->readonly_paths,
 							  sc->n_readonly_paths)
-					      : strv_json(readonly_paths, (size_t)-1));
+					      : oci_strv(oci_readonly_paths));
 	}
 	if (sec)
 		json_object_set_new(linux, "seccomp", sec);

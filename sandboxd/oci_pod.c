@@ -7,6 +7,7 @@
  * mount, and network through netd's pin (or the node's).
  */
 #include "oci_pod.h"
+#include "oci_util.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -135,37 +136,27 @@ int sandboxd_check_sysctls(const CrispConfig *cfg, const Runtime__V1__PodSandbox
 	return 0;
 }
 
-static json_t *mount_of(const char *dest, const char *type, const char *source, const char *options)
-{
-	json_t *opts = json_array();
-	_cleanup_free_ char *copy = xstrdup(options);
-	for (char *save = NULL, *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
-		json_array_append_new(opts, json_string(o));
-	return json_pack("{s:s, s:s, s:s, s:o}", "destination", dest, "type", type, "source",
-			 source, "options", opts);
-}
-
 static json_t *mounts(const PodSpecInput *in)
 {
 	json_t *m = json_array();
-	json_array_append_new(m, mount_of("/proc", "proc", "proc", "nosuid,noexec,nodev"));
+	json_array_append_new(m, oci_mount("/proc", "proc", "proc", "nosuid,noexec,nodev"));
 	json_array_append_new(
-		m, mount_of("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
-	json_array_append_new(m, mount_of("/dev/pts", "devpts", "devpts",
-					  "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
-	json_array_append_new(m, mount_of("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
+		m, oci_mount("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
+	json_array_append_new(m, oci_mount("/dev/pts", "devpts", "devpts",
+					   "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"));
+	json_array_append_new(m, oci_mount("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
 	if (in->shm) {
 		json_array_append_new(
-			m, mount_of("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
+			m, oci_mount("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
 		json_array_append_new(
-			m, mount_of("/dev/shm", "bind", in->shm, "rbind,nosuid,noexec,nodev"));
+			m, oci_mount("/dev/shm", "bind", in->shm, "rbind,nosuid,noexec,nodev"));
 	}
 	static const char *const files[] = { "hostname", "hosts", "resolv.conf" };
 	for (size_t i = 0; i < ELEMENTSOF(files); i++) {
 		_cleanup_free_ char *src = xasprintf("%s/%s", in->etc_dir, files[i]);
 		_cleanup_free_ char *dst = xasprintf("/etc/%s", files[i]);
 		json_array_append_new(m,
-				      mount_of(dst, "bind", src, "rbind,ro,nosuid,nodev,noexec"));
+				      oci_mount(dst, "bind", src, "rbind,ro,nosuid,nodev,noexec"));
 	}
 	return m;
 }
@@ -191,32 +182,6 @@ static json_t *empty_caps(void)
 			 "permitted", "ambient");
 }
 
-static const char *const masked_paths[] = {
-	"/proc/acpi",
-	"/proc/asound",
-	"/proc/kcore",
-	"/proc/keys",
-	"/proc/latency_stats",
-	"/proc/timer_list",
-	"/proc/timer_stats",
-	"/proc/sched_debug",
-	"/proc/scsi",
-	"/sys/firmware",
-	"/sys/devices/virtual/powercap",
-	NULL,
-};
-static const char *const readonly_paths[] = {
-	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
-};
-
-static json_t *strv_json(const char *const *v)
-{
-	json_t *a = json_array();
-	for (; *v; v++)
-		json_array_append_new(a, json_string(*v));
-	return a;
-}
-
 json_t *sandboxd_pod_spec(Sandboxd *sd, const Runtime__V1__PodSandboxConfig *c,
 			  const PodSpecInput *in)
 {
@@ -230,10 +195,11 @@ json_t *sandboxd_pod_spec(Sandboxd *sd, const Runtime__V1__PodSandboxConfig *c,
 			  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			  "cwd", "/", "capabilities", empty_caps(), "noNewPrivileges", 1,
 			  "oomScoreAdj", in->oom_score_adj);
-	json_t *linux = json_pack(
-		"{s:o, s:s, s:o, s:{s:{s:i}}, s:o, s:o}", "namespaces", namespaces(c, in),
-		"cgroupsPath", in->cgroups_path, "sysctl", sysctl, "resources", "cpu", "shares", 2,
-		"maskedPaths", strv_json(masked_paths), "readonlyPaths", strv_json(readonly_paths));
+	json_t *linux =
+		json_pack("{s:o, s:s, s:o, s:{s:{s:i}}, s:o, s:o}", "namespaces", namespaces(c, in),
+			  "cgroupsPath", in->cgroups_path, "sysctl", sysctl, "resources", "cpu",
+			  "shares", 2, "maskedPaths", oci_strv(oci_masked_paths), "readonlyPaths",
+			  oci_strv(oci_readonly_paths));
 	return json_pack("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o, s:{s:s, s:s}}", "ociVersion",
 			 "1.0.2", "process", process, "root", "path", sd->pause_rootfs, "readonly",
 			 1, "hostname", in->hostname, "mounts", mounts(in), "linux", linux,

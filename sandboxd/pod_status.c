@@ -123,43 +123,69 @@ int sandboxd_pod_state(Sandboxd *sd, const char *id, char **ret, CrispError **er
 	return r < 0 ? r : 0;
 }
 
-int sandboxd_pod_resolve(Sandboxd *sd, const char *s, char **ret, CrispError **err)
+int sandboxd_resolve_id(Sandboxd *sd, const char *table, const char *what, const char *s,
+			char **ret, CrispError **err)
 {
 	size_t n = s ? strlen(s) : 0;
 	bool hex = n > 0 && n <= 64;
 	for (size_t i = 0; hex && i < n; i++)
 		hex = isdigit((unsigned char)s[i]) || (s[i] >= 'a' && s[i] <= 'f');
 	if (!hex)
-		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,
-				       "pod_sandbox_id \"%.80s\" is not a pod ID", s ? s : "");
+		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "\"%.80s\" is not a %s ID",
+				       s ? s : "", what);
 	pthread_mutex_lock(&sd->lock);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
-	/* A prefix of hex digits has no LIKE wildcards in it. */
+	/* A prefix of hex digits has no LIKE wildcards in it; table is one of ours. */
+	_cleanup_free_ char *sql = xasprintf("SELECT id FROM %s WHERE id LIKE ?1 LIMIT 2", table);
 	_cleanup_free_ char *pattern = xasprintf("%s%%", s);
-	int r = crisp_db_prepare(sd->db, "SELECT id FROM pods WHERE id LIKE ?1 LIMIT 2", &st, err);
+	int r = crisp_db_prepare(sd->db, sql, &st, err);
 	char *found = NULL;
 	int matches = 0;
 	if (r == 0) {
 		crisp_db_bind_text(st, 1, pattern);
-		while ((r = crisp_db_step(st, err)) > 0) {
+		while ((r = crisp_db_step(st, err)) > 0)
 			if (!matches++)
 				found = crisp_db_column_strdup(st, 0);
-		}
 	}
 	pthread_mutex_unlock(&sd->lock);
-	if (r < 0) {
+	if (r < 0 || matches != 1) {
 		free(found);
-		return r;
-	}
-	if (matches == 0)
-		return crisp_error_set(err, CRISP_ERR_NOT_FOUND, ENOENT, "no pod %s", s);
-	if (matches > 1) {
-		free(found);
+		if (r < 0)
+			return r;
+		if (matches == 0) {
+			crisp_error_set(err, CRISP_ERR_NOT_FOUND, ENOENT, "no %s %s", what, s);
+			return -ENOENT;
+		}
 		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,
-				       "pod ID prefix %s matches more than one pod", s);
+				       "%s ID prefix %s matches more than one %s", what, s, what);
 	}
 	*ret = found;
 	return 0;
+}
+
+int sandboxd_pod_resolve(Sandboxd *sd, const char *s, char **ret, CrispError **err)
+{
+	return sandboxd_resolve_id(sd, "pods", "pod", s, ret, err);
+}
+
+bool sandboxd_labels_match(size_t n_have, void *const *have, size_t n_want, void *const *want)
+{
+	/* Map entries of every CRI message share this layout (see the status answers). */
+	typedef struct {
+		ProtobufCMessage base;
+		char *key, *value;
+	} Entry;
+	for (size_t i = 0; i < n_want; i++) {
+		const Entry *w = want[i];
+		bool found = false;
+		for (size_t j = 0; j < n_have && !found; j++) {
+			const Entry *h = have[j];
+			found = strcmp(h->key, w->key) == 0 && strcmp(h->value, w->value) == 0;
+		}
+		if (!found)
+			return false;
+	}
+	return true;
 }
 
 /* --- the CRI view of a pod --- */
@@ -255,21 +281,6 @@ int sandboxd_pod_status(CrispRequest *req, void *userdata, CrispError **err)
 	return r;
 }
 
-/* Every label the selector names, with the same value. */
-static bool labels_match(const Runtime__V1__PodSandboxConfig *c,
-			 const Runtime__V1__PodSandboxFilter *f)
-{
-	for (size_t i = 0; i < f->n_label_selector; i++) {
-		bool found = false;
-		for (size_t j = 0; j < c->n_labels && !found; j++)
-			found = strcmp(c->labels[j]->key, f->label_selector[i]->key) == 0 &&
-				strcmp(c->labels[j]->value, f->label_selector[i]->value) == 0;
-		if (!found)
-			return false;
-	}
-	return true;
-}
-
 int sandboxd_list_pods(CrispRequest *req, void *userdata, CrispError **err)
 {
 	Sandboxd *sd = sandboxd_of(userdata);
@@ -290,7 +301,9 @@ int sandboxd_list_pods(CrispRequest *req, void *userdata, CrispError **err)
 			continue;
 		if (f && f->state && f->state->state != state)
 			continue;
-		if (f && !labels_match(p->config, f))
+		if (f &&
+		    !sandboxd_labels_match(p->config->n_labels, (void *const *)p->config->labels,
+					   f->n_label_selector, (void *const *)f->label_selector))
 			continue;
 		Runtime__V1__PodSandbox *it = &items[k];
 		runtime__v1__pod_sandbox__init(it);

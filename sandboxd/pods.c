@@ -64,6 +64,25 @@ static int write_file(const char *dir, const char *name, const char *text, Crisp
 	return 0;
 }
 
+/* *s += a + b + "\n" when newline, else *s += a + b. */
+static void append(char **s, const char *a, const char *b, bool newline)
+{
+	char *t = xasprintf("%s%s%s%s", *s, a, b, newline ? "\n" : "");
+	free(*s);
+	*s = t;
+}
+
+/* "keyword v1 v2 ...\n", when there are values. */
+static void append_line(char **s, const char *keyword, char **v, size_t n)
+{
+	if (!n)
+		return;
+	append(s, keyword, "", false);
+	for (size_t i = 0; i < n; i++)
+		append(s, " ", v[i], false);
+	append(s, "", "", true);
+}
+
 /* resolv.conf from the pod's DNSConfig, or the node's when it has none. */
 static char *resolv_conf(const Runtime__V1__DNSConfig *dns)
 {
@@ -81,37 +100,10 @@ static char *resolv_conf(const Runtime__V1__DNSConfig *dns)
 		return text ? text : xstrdup("");
 	}
 	char *s = xstrdup("");
-	for (size_t i = 0; i < dns->n_servers; i++) {
-		char *t = xasprintf("%snameserver %s\n", s, dns->servers[i]);
-		free(s);
-		s = t;
-	}
-	if (dns->n_searches) {
-		char *t = xasprintf("%ssearch", s);
-		free(s);
-		s = t;
-		for (size_t i = 0; i < dns->n_searches; i++) {
-			t = xasprintf("%s %s", s, dns->searches[i]);
-			free(s);
-			s = t;
-		}
-		t = xasprintf("%s\n", s);
-		free(s);
-		s = t;
-	}
-	if (dns->n_options) {
-		char *t = xasprintf("%soptions", s);
-		free(s);
-		s = t;
-		for (size_t i = 0; i < dns->n_options; i++) {
-			t = xasprintf("%s %s", s, dns->options[i]);
-			free(s);
-			s = t;
-		}
-		t = xasprintf("%s\n", s);
-		free(s);
-		s = t;
-	}
+	for (size_t i = 0; i < dns->n_servers; i++)
+		append(&s, "nameserver ", dns->servers[i], 1);
+	append_line(&s, "search", dns->searches, dns->n_searches);
+	append_line(&s, "options", dns->options, dns->n_options);
 	return s;
 }
 
@@ -281,8 +273,8 @@ static int insert_pod(Sandboxd *sd, const char *id, const char *name_key,
 	return r;
 }
 
-int sandboxd_pod_exec_sql(Sandboxd *sd, const char *sql, const char *id, int64_t value,
-			  const char *text, CrispError **err)
+int sandboxd_db_exec(Sandboxd *sd, const char *sql, const char *id, int64_t value, const char *text,
+		     CrispError **err)
 {
 	pthread_mutex_lock(&sd->lock);
 	_cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -413,12 +405,11 @@ static int start_pod(Sandboxd *sd, const Crisp__PodRunRequest *q,
 	if (r == 0)
 		r = read_pid(sd, id, &pid, err);
 	if (r == 0)
-		r = sandboxd_pod_exec_sql(sd, "UPDATE pods SET pid = ?2 WHERE id = ?1", id, pid,
-					  NULL, err);
+		r = sandboxd_db_exec(sd, "UPDATE pods SET pid = ?2 WHERE id = ?1", id, pid, NULL,
+				     err);
 	if (r < 0) {
 		sandboxd_pod_undo(sd, id, handler);
-		(void)sandboxd_pod_exec_sql(sd, "DELETE FROM pods WHERE id = ?1", id, 0, NULL,
-					    NULL);
+		(void)sandboxd_db_exec(sd, "DELETE FROM pods WHERE id = ?1", id, 0, NULL, NULL);
 		return r;
 	}
 	*ret_cgroup_parent = TAKE_PTR(cgroup_parent);
@@ -490,9 +481,8 @@ int sandboxd_pod_set_network(CrispRequest *req, void *userdata, CrispError **err
 		r = crisp_error_set(err, CRISP_ERR_FAILED_PRECONDITION, EINVAL,
 				    "pod %s is %s, not being created", q->pod_id, state);
 	if (r == 0)
-		r = sandboxd_pod_exec_sql(sd,
-					  "UPDATE pods SET state = 'ready', ips = ?3 WHERE id = ?1",
-					  q->pod_id, 0, ips, err);
+		r = sandboxd_db_exec(sd, "UPDATE pods SET state = 'ready', ips = ?3 WHERE id = ?1",
+				     q->pod_id, 0, ips, err);
 	sandboxd_pod_release(sd, q->pod_id);
 	if (r < 0)
 		return r;
@@ -554,8 +544,8 @@ int sandboxd_stop_pod(CrispRequest *req, void *userdata, CrispError **err)
 					    pod.pid);
 	}
 	if (r == 0)
-		r = sandboxd_pod_exec_sql(sd, "UPDATE pods SET state = 'notready' WHERE id = ?1",
-					  id, 0, NULL, err);
+		r = sandboxd_db_exec(sd, "UPDATE pods SET state = 'notready' WHERE id = ?1", id, 0,
+				     NULL, err);
 	sandboxd_pod_done(&pod);
 	sandboxd_pod_release(sd, id);
 	if (r < 0)
@@ -596,7 +586,7 @@ int sandboxd_remove_pod(CrispRequest *req, void *userdata, CrispError **err)
 		sandboxd_pod_undo(sd, id, pod.handler);
 		sandboxd_emit_pod_event(sd, id,
 					RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
-		r = sandboxd_pod_exec_sql(sd, "DELETE FROM pods WHERE id = ?1", id, 0, NULL, err);
+		r = sandboxd_db_exec(sd, "DELETE FROM pods WHERE id = ?1", id, 0, NULL, err);
 	}
 	sandboxd_pod_done(&pod);
 	sandboxd_pod_release(sd, id);

@@ -34,9 +34,14 @@ int sandboxd_pod_state(Sandboxd *sd, const char *id, char **ret, CrispError **er
  * CRISP_ERR_INVALID when the text is not hex, or the prefix is ambiguous.
  */
 int sandboxd_pod_resolve(Sandboxd *sd, const char *s, char **ret, CrispError **err);
+/* The same for any of our tables ("pods", "containers"); what names it in messages. */
+int sandboxd_resolve_id(Sandboxd *sd, const char *table, const char *what, const char *s,
+			char **ret, CrispError **err);
+/* Every selector entry is among the labels, with the same value (CRI map entries). */
+bool sandboxd_labels_match(size_t n_have, void *const *have, size_t n_want, void *const *want);
 /* Runs sql with ?1 = id, ?2 = value, ?3 = text, under the lock. */
-int sandboxd_pod_exec_sql(Sandboxd *sd, const char *sql, const char *id, int64_t value,
-			  const char *text, CrispError **err);
+int sandboxd_db_exec(Sandboxd *sd, const char *sql, const char *id, int64_t value, const char *text,
+		     CrispError **err);
 
 void sandboxd_pod_claim(Sandboxd *sd, const char *id);
 void sandboxd_pod_release(Sandboxd *sd, const char *id);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <sys/random.h>
 
 char *sandboxd_runtime_last_error(Sandboxd *sd, const char *id)
 {
@@ -57,6 +58,15 @@ static int run(Sandboxd *sd, const char *handler, const char *id, char **args, s
 	}
 	crisp_proto_free(reply);
 	return r < 0 ? r : 0;
+}
+
+void sandboxd_runtime_token(char ret[static 17])
+{
+	uint8_t raw[8];
+	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
+		abort(); /* the kernel's random source does not fail after boot */
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(ret + 2 * i, 3, "%02x", raw[i]);
 }
 
 int sandboxd_runtime(Sandboxd *sd, const char *handler, const char *id, const char *verb,

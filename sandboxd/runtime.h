@@ -17,6 +17,9 @@ int sandboxd_runtime(Sandboxd *sd, const char *handler, const char *id, const ch
 int sandboxd_runtime_kill(Sandboxd *sd, const char *handler, const char *id, int sig,
 			  CrispError **err);
 
+/* A name for one exec or update of a container: 16 hex digits, for its files in the bundle. */
+void sandboxd_runtime_token(char ret[static 17]);
+
 /* The last error the runtime logged in the container's bundle, or NULL (malloc'd). */
 char *sandboxd_runtime_last_error(Sandboxd *sd, const char *id);
 

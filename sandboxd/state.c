@@ -173,8 +173,8 @@ static int reconcile(Sandboxd *sd, CrispError **err)
 			continue;
 		log_warning("removing pod %s, left half made", pods[i].id);
 		sandboxd_pod_undo(sd, pods[i].id, pods[i].handler);
-		r = sandboxd_pod_exec_sql(sd, "DELETE FROM pods WHERE id = ?1", pods[i].id, 0, NULL,
-					  err);
+		r = sandboxd_db_exec(sd, "DELETE FROM pods WHERE id = ?1", pods[i].id, 0, NULL,
+				     err);
 	}
 	for (size_t i = 0; i < n; i++)
 		sandboxd_pod_done(&pods[i]);

@@ -159,21 +159,6 @@ static Runtime__V1__ContainerStats *container_stats(Sandboxd *sd, const Sandboxd
 	return st;
 }
 
-static bool labels_match(size_t n_have, Runtime__V1__ContainerConfig__LabelsEntry **have,
-			 size_t n_want,
-			 Runtime__V1__ContainerStatsFilter__LabelSelectorEntry **want)
-{
-	for (size_t i = 0; i < n_want; i++) {
-		bool found = false;
-		for (size_t j = 0; j < n_have && !found; j++)
-			found = strcmp(have[j]->key, want[i]->key) == 0 &&
-				strcmp(have[j]->value, want[i]->value) == 0;
-		if (!found)
-			return false;
-	}
-	return true;
-}
-
 /* The stats of matching containers; running ones only, as the kubelet wants. */
 static Runtime__V1__ContainerStats **
 containers_stats(Sandboxd *sd, const char *id_prefix, const char *pod_id, size_t n_sel,
@@ -193,7 +178,8 @@ containers_stats(Sandboxd *sd, const char *id_prefix, const char *pod_id, size_t
 			continue;
 		if (id_prefix && *id_prefix && strncmp(c->id, id_prefix, strlen(id_prefix)) != 0)
 			continue;
-		if (!labels_match(c->config->n_labels, c->config->labels, n_sel, sel))
+		if (!sandboxd_labels_match(c->config->n_labels, (void *const *)c->config->labels,
+					   n_sel, (void *const *)sel))
 			continue;
 		SandboxdPod pod = { 0 };
 		if (sandboxd_pod_get(sd, c->pod_id, &pod, NULL) < 0)
@@ -339,11 +325,8 @@ int sandboxd_list_pod_stats(CrispRequest *req, void *userdata, CrispError **err)
 		if (!ready || (f && f->id && *f->id && strncmp(p->id, f->id, strlen(f->id)) != 0))
 			continue;
 		if (f &&
-		    !labels_match(p->config->n_labels,
-				  (Runtime__V1__ContainerConfig__LabelsEntry **)p->config->labels,
-				  f->n_label_selector,
-				  (Runtime__V1__ContainerStatsFilter__LabelSelectorEntry **)
-					  f->label_selector))
+		    !sandboxd_labels_match(p->config->n_labels, (void *const *)p->config->labels,
+					   f->n_label_selector, (void *const *)f->label_selector))
 			continue;
 		a->stats[a->n_stats++] = pod_stats(sd, p);
 	}

@@ -16,19 +16,14 @@
 
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/random.h>
 
 #define CONMON_REOPEN_LOGS "2 0 0\n"
 
 static int run_update(Sandboxd *sd, const SandboxdContainer *c, const char *handler,
 		      const Runtime__V1__LinuxContainerResources *r, CrispError **err)
 {
-	uint8_t raw[8];
 	char token[17];
-	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
-		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "getrandom");
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(token + 2 * i, 3, "%02x", raw[i]);
+	sandboxd_runtime_token(token);
 	_cleanup_free_ char *path =
 		xasprintf("%s/%s/update-%s.json", sd->bundles_dir, c->id, token);
 	json_t *res = sandboxd_update_resources(sd, r);
@@ -91,18 +86,12 @@ static int store_resources(Sandboxd *sd, SandboxdContainer *c,
 static int open_running(Sandboxd *sd, const char *asked, SandboxdContainer *ret, char **ret_handler,
 			CrispError **err)
 {
-	_cleanup_free_ char *id = NULL;
-	int r = sandboxd_container_resolve(sd, asked, &id, err);
+	int r = sandboxd_container_find(sd, asked, ret, err);
 	if (r < 0)
 		return r;
-	if ((r = sandboxd_container_get(sd, id, ret, err)) < 0)
-		return r == -ENOENT ? crisp_error_set(err, CRISP_ERR_NOT_FOUND, ENOENT,
-						      "no container %s", id)
-				    : r;
-	sandboxd_container_refresh(sd, ret);
 	if (strcmp(ret->state, "running") != 0 && strcmp(ret->state, "created") != 0) {
 		r = crisp_error_set(err, CRISP_ERR_FAILED_PRECONDITION, EINVAL,
-				    "container %s is not running", id);
+				    "container %s is not running", ret->id);
 		sandboxd_container_done(ret);
 		return r;
 	}
