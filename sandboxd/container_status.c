@@ -31,6 +31,13 @@ void sandboxd_container_done(SandboxdContainer *c)
 	*c = (SandboxdContainer){ 0 };
 }
 
+void sandboxd_containers_free(SandboxdContainer *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sandboxd_container_done(&v[i]);
+	free(v);
+}
+
 #define CONTAINER_COLUMNS                                                                          \
 	"id, pod_id, state, config, image_id, image_ref, log_path, stop_signal, pid, created_at,"  \
 	" started_at, finished_at, exit_code, reason, upper_dir"
@@ -321,9 +328,7 @@ int sandboxd_list_containers(CrispRequest *req, void *userdata, CrispError **err
 	a.n_containers = k;
 	a.containers = ptrs;
 	r = crisp_reply(req, req->type + 1, &a.base, NULL, 0);
-	for (size_t i = 0; i < n; i++)
-		sandboxd_container_done(&v[i]);
-	free(v);
+	sandboxd_containers_free(v, n);
 	free(items);
 	free(ptrs);
 	free(images);

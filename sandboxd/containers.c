@@ -451,17 +451,6 @@ int sandboxd_start_container(CrispRequest *req, void *userdata, CrispError **err
 	return crisp_reply(req, req->type + 1, &a.base, NULL, 0);
 }
 
-static bool wait_gone(int pid, int timeout_ms)
-{
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fd < 0)
-		return errno == ESRCH;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int k = poll(&p, 1, timeout_ms);
-	close(fd);
-	return k == 1;
-}
-
 /*
  * The process is gone; conmon writes its exit code a moment later.  Waiting
  * for it lets Stop answer with the container already exited.
@@ -488,7 +477,7 @@ int sandboxd_container_kill_wait(Sandboxd *sd, SandboxdContainer *c, const char 
 		log_debug("container %s: %s", c->id, e->message);
 		crisp_error_free(e);
 	}
-	if (wait_gone(c->pid, timeout_ms)) {
+	if (sandboxd_pid_wait_gone(c->pid, timeout_ms)) {
 		wait_exit_file(sd, c->id);
 		return 0;
 	}

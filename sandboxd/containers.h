@@ -26,6 +26,8 @@ int sandboxd_container_get(Sandboxd *sd, const char *id, SandboxdContainer *ret,
 /* Every container, or those of one pod (pod_id may be NULL), in creation order. */
 int sandboxd_container_list(Sandboxd *sd, const char *pod_id, SandboxdContainer **ret,
 			    size_t *ret_n, CrispError **err);
+/* Frees what sandboxd_container_list returned. */
+void sandboxd_containers_free(SandboxdContainer *v, size_t n);
 /* A whole ID or a unique prefix; -ENOENT (with *err) when none matches. */
 int sandboxd_container_resolve(Sandboxd *sd, const char *s, char **ret, CrispError **err);
 /* The container a request names (ID or prefix), read and refreshed; NOT_FOUND when none. */

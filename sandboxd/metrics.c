@@ -131,9 +131,7 @@ int sandboxd_list_pod_metrics(CrispRequest *req, void *userdata, CrispError **er
 	}
 	r = crisp_reply(req, req->type + 1, &a->base, NULL, 0);
 	protobuf_c_message_free_unpacked(&a->base, NULL);
-	for (size_t i = 0; i < n; i++)
-		sandboxd_pod_done(&pods[i]);
-	free(pods);
+	sandboxd_pods_free(pods, n);
 	return r;
 }
 

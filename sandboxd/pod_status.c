@@ -10,6 +10,8 @@
 #include "pods.h"
 
 #include <ctype.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +41,24 @@ bool sandboxd_pid_alive(int pid)
 	const char *close_paren = strrchr(buf, ')');
 	return close_paren && close_paren[1] == ' ' && close_paren[2] != 'Z' &&
 	       close_paren[2] != 'X';
+}
+
+bool sandboxd_pid_wait_gone(int pid, int timeout_ms)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return errno == ESRCH;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int k = poll(&p, 1, timeout_ms);
+	close(fd);
+	return k == 1;
+}
+
+void sandboxd_pods_free(SandboxdPod *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sandboxd_pod_done(&v[i]);
+	free(v);
 }
 
 #define POD_COLUMNS "id, state, config, runtime_handler, cgroup_parent, netns, ips, pid, created_at"
@@ -323,9 +343,7 @@ int sandboxd_list_pods(CrispRequest *req, void *userdata, CrispError **err)
 	a.n_items = k;
 	a.items = ptrs;
 	r = crisp_reply(req, req->type + 1, &a.base, NULL, 0);
-	for (size_t i = 0; i < n; i++)
-		sandboxd_pod_done(&pods[i]);
-	free(pods);
+	sandboxd_pods_free(pods, n);
 	free(items);
 	free(ptrs);
 	return r;

@@ -496,18 +496,6 @@ int sandboxd_pod_set_network(CrispRequest *req, void *userdata, CrispError **err
 
 /* --- Stop and Remove --- */
 
-/* Waits until pid is gone (or a zombie), at most timeout_ms. */
-static bool wait_gone(int pid, int timeout_ms)
-{
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fd < 0)
-		return errno == ESRCH;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int k = poll(&p, 1, timeout_ms);
-	close(fd);
-	return k == 1;
-}
-
 int sandboxd_stop_pod(CrispRequest *req, void *userdata, CrispError **err)
 {
 	Sandboxd *sd = sandboxd_of(userdata);
@@ -529,16 +517,14 @@ int sandboxd_stop_pod(CrispRequest *req, void *userdata, CrispError **err)
 						 err);
 		sandboxd_container_refresh(sd, &cs[i]);
 	}
-	for (size_t i = 0; i < n; i++)
-		sandboxd_container_done(&cs[i]);
-	free(cs);
+	sandboxd_containers_free(cs, n);
 	if (r == 0 && pod.pid > 0 && sandboxd_pid_alive(pod.pid)) {
 		CrispError *e = NULL;
 		if (sandboxd_runtime_kill(sd, pod.handler, id, SIGKILL, &e) < 0) {
 			log_warning("pod %s: %s", id, e->message);
 			crisp_error_free(e);
 		}
-		if (!wait_gone(pod.pid, STOP_WAIT_MS))
+		if (!sandboxd_pid_wait_gone(pod.pid, STOP_WAIT_MS))
 			r = crisp_error_set(err, CRISP_ERR_DEADLINE, ETIMEDOUT,
 					    "pod %s: the infra process %d did not end", id,
 					    pod.pid);
@@ -579,9 +565,7 @@ int sandboxd_remove_pod(CrispRequest *req, void *userdata, CrispError **err)
 		r = sandboxd_container_list(sd, id, &cs, &n, err);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = sandboxd_container_destroy(sd, &cs[i], pod.handler, err);
-	for (size_t i = 0; i < n; i++)
-		sandboxd_container_done(&cs[i]);
-	free(cs);
+	sandboxd_containers_free(cs, n);
 	if (r == 0) {
 		sandboxd_pod_undo(sd, id, pod.handler);
 		sandboxd_emit_pod_event(sd, id,

@@ -49,6 +49,10 @@ void sandboxd_pod_release(Sandboxd *sd, const char *id);
 void sandboxd_pod_undo(Sandboxd *sd, const char *id, const char *handler);
 /* True while pid runs (a zombie does not). */
 bool sandboxd_pid_alive(int pid);
+/* Waits until pid is gone (or a zombie), at most timeout_ms; true when it is. */
+bool sandboxd_pid_wait_gone(int pid, int timeout_ms);
+/* Frees what sandboxd_pod_list returned. */
+void sandboxd_pods_free(SandboxdPod *v, size_t n);
 
 /* Queues a pod event for GetContainerEvents (events.c); the pod's row must exist. */
 void sandboxd_emit_pod_event(Sandboxd *sd, const char *pod_id,

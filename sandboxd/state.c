@@ -158,9 +158,7 @@ static int reconcile(Sandboxd *sd, CrispError **err)
 		r = sandboxd_container_destroy(
 			sd, c, handler ? handler : sd->config->default_runtime, err);
 	}
-	for (size_t i = 0; i < n; i++)
-		sandboxd_container_done(&cs[i]);
-	free(cs);
+	sandboxd_containers_free(cs, n);
 	if (r < 0)
 		return r;
 
@@ -176,9 +174,7 @@ static int reconcile(Sandboxd *sd, CrispError **err)
 		r = sandboxd_db_exec(sd, "DELETE FROM pods WHERE id = ?1", pods[i].id, 0, NULL,
 				     err);
 	}
-	for (size_t i = 0; i < n; i++)
-		sandboxd_pod_done(&pods[i]);
-	free(pods);
+	sandboxd_pods_free(pods, n);
 	return r;
 }
 

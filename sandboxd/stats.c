@@ -190,9 +190,7 @@ containers_stats(Sandboxd *sd, const char *id_prefix, const char *pod_id, size_t
 			sandboxd_cgroup_add(sum, &raw);
 		sandboxd_pod_done(&pod);
 	}
-	for (size_t i = 0; i < n; i++)
-		sandboxd_container_done(&v[i]);
-	free(v);
+	sandboxd_containers_free(v, n);
 	*ret_n = k;
 	return out;
 }
@@ -332,8 +330,6 @@ int sandboxd_list_pod_stats(CrispRequest *req, void *userdata, CrispError **err)
 	}
 	r = crisp_reply(req, req->type + 1, &a->base, NULL, 0);
 	protobuf_c_message_free_unpacked(&a->base, NULL);
-	for (size_t i = 0; i < n; i++)
-		sandboxd_pod_done(&pods[i]);
-	free(pods);
+	sandboxd_pods_free(pods, n);
 	return r;
 }
