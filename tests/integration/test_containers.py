@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from conftest import wait_for
-from conftest_registry import fixture_images, registry, registry_mod  # noqa: F401
+from conftest_registry import faulty_proxy, fixture_images, registry, registry_mod  # noqa: F401
 from test_pods import pods  # noqa: F401  (the fixture)
 
 import api_pb2 as api
@@ -536,3 +536,40 @@ def test_suite_restart_keeps_containers(containers):
     assert c.status(cid).state == api.CONTAINER_RUNNING
     assert exec_sync(c, cid, ["echo", "back"]).stdout == b"back\n"
     assert c.p.status(pod).status.state == api.SANDBOX_READY
+
+
+def test_thousand_containers_listed_while_slow_work_runs(containers, faulty_proxy):  # noqa: F811
+    """ListContainers answers with 1000 containers while a pull and a slow stop
+    are in flight: neither holds anything a listing needs."""
+    import concurrent.futures
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+
+    def make(i):
+        cid = c.create(pod, pod_cfg, image, name=f"c{i}", command=["/bin/true"])
+        c.start(cid)
+        return cid
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        ids = list(pool.map(make, range(1000)))
+    slow = c.create(pod, pod_cfg, image, name="slow", command=[
+        "/bin/sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"])
+    c.start(slow)
+    wait_for(lambda: "ready" in c.log(slow), 10, what="the trap to be set")
+    faulty_proxy.configure("stall", stall_after=10)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        stopping = pool.submit(c.stop, slow, 20)
+        pulling = pool.submit(lambda: pytest.raises(grpc.RpcError, c.img.PullImage,
+                                                    api.PullImageRequest(image=api.ImageSpec(
+                                                        image=faulty_proxy.ref("layered"))),
+                                                    timeout=30))
+        time.sleep(1)
+        listed = c.rt.ListContainers(api.ListContainersRequest(), timeout=30).containers
+        assert not stopping.done() and not pulling.done()
+        assert {x.id for x in listed} == set(ids) | {slow}
+        faulty_proxy.configure("pass")
+        stopping.result()
+    # Removing the pod takes them all, and their snapshots.
+    c.p.stop(pod)
+    c.p.remove(pod)
+    assert c.image_containers() == []
