@@ -248,6 +248,34 @@ static int insert_container(Sandboxd *sd, const Crisp__ContainerCreateRequest *q
 	return r;
 }
 
+/*
+ * PID namespace mode TARGET shares another container's PID namespace: it
+ * must be a running container of the same pod.
+ */
+static int target_of(Sandboxd *sd, const Runtime__V1__ContainerConfig *c, const char *pod_id,
+		     int *ret_pid, CrispError **err)
+{
+	const Runtime__V1__NamespaceOption *o =
+		c->linux && c->linux->security_context
+			? c->linux->security_context->namespace_options
+			: NULL;
+	if (!o || o->pid != RUNTIME__V1__NAMESPACE_MODE__TARGET)
+		return 0;
+	SandboxdContainer t = { 0 };
+	int r = sandboxd_container_get(sd, o->target_id, &t, NULL);
+	if (r == 0)
+		sandboxd_container_refresh(sd, &t);
+	bool ok = r == 0 && strcmp(t.pod_id, pod_id) == 0 && strcmp(t.state, "running") == 0;
+	if (ok)
+		*ret_pid = t.pid;
+	sandboxd_container_done(&t);
+	if (!ok)
+		return crisp_error_set(err, CRISP_ERR_FAILED_PRECONDITION, EINVAL,
+				       "target container \"%.80s\" is not running in this pod",
+				       o->target_id);
+	return 0;
+}
+
 /* Everything but the row: runtime state, the rootfs mount, its folder and the bundle. */
 static void undo_create(Sandboxd *sd, const char *id, const char *handler)
 {
@@ -299,11 +327,21 @@ static int create(Sandboxd *sd, const Crisp__ContainerCreateRequest *q,
 		sandboxd_pod_done(&pod);
 		return r;
 	}
+	int target_pid = 0;
+	r = target_of(sd, c, q->pod_id, &target_pid, err);
+	if (r < 0) {
+		(void)sandboxd_db_exec(sd, "DELETE FROM containers WHERE id = ?1", q->container_id,
+				       0, NULL, NULL);
+		sandboxd_pod_done(&pod);
+		return r;
+	}
 	cg = sandboxd_container_cgroup(sd, pod.cgroup_parent, q->container_id);
 	r = mount_rootfs(sd, q->container_id, q->snapshot, &rootfs, err);
 	json_t *spec = NULL;
 	if (r == 0) {
-		ContainerSpecInput in = { q->container_id, &pod, q->snapshot, rootfs, cg };
+		ContainerSpecInput in = {
+			q->container_id, &pod, q->snapshot, rootfs, cg, target_pid
+		};
 		r = sandboxd_container_spec(sd, c, &in, &spec, err);
 	}
 	if (r == 0) {

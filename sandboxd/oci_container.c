@@ -531,7 +531,8 @@ json_t *sandboxd_update_resources(Sandboxd *sd, const Runtime__V1__LinuxContaine
 
 /* --- namespaces --- */
 
-static json_t *namespaces(const Runtime__V1__ContainerConfig *c, const SandboxdPod *pod)
+static json_t *namespaces(const Runtime__V1__ContainerConfig *c, const SandboxdPod *pod,
+			  int target_pid)
 {
 	json_t *ns = json_array();
 	_cleanup_free_ char *base = xasprintf("/proc/%d/ns", pod->pid);
@@ -542,6 +543,9 @@ static json_t *namespaces(const Runtime__V1__ContainerConfig *c, const SandboxdP
 	Runtime__V1__NamespaceMode pid = o ? o->pid : RUNTIME__V1__NAMESPACE_MODE__POD;
 	if (pid == RUNTIME__V1__NAMESPACE_MODE__CONTAINER) {
 		json_array_append_new(ns, json_pack("{s:s}", "type", "pid"));
+	} else if (pid == RUNTIME__V1__NAMESPACE_MODE__TARGET) {
+		_cleanup_free_ char *p = xasprintf("/proc/%d/ns/pid", target_pid);
+		json_array_append_new(ns, json_pack("{s:s, s:s}", "type", "pid", "path", p));
 	} else if (pid != RUNTIME__V1__NAMESPACE_MODE__NODE) {
 		_cleanup_free_ char *p = xasprintf("%s/pid", base);
 		json_array_append_new(ns, json_pack("{s:s, s:s}", "type", "pid", "path", p));
@@ -644,9 +648,9 @@ int sandboxd_container_spec(Sandboxd *sd, const Runtime__V1__ContainerConfig *c,
 		json_decref(sec);
 		return r;
 	}
-	json_t *linux =
-		json_pack("{s:o, s:s, s:o, s:o}", "namespaces", namespaces(c, in->pod),
-			  "cgroupsPath", in->cgroups_path, "resources", res, "devices", devs);
+	json_t *linux = json_pack("{s:o, s:s, s:o, s:o}", "namespaces",
+				  namespaces(c, in->pod, in->target_pid), "cgroupsPath",
+				  in->cgroups_path, "resources", res, "devices", devs);
 	if (!privileged) {
 		bool own_masks = sc && (sc->n_masked_paths || sc->n_readonly_paths);
 		json_object_set_new(linux, "maskedPaths",

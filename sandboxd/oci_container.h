@@ -17,6 +17,7 @@ typedef struct ContainerSpecInput {
 	const Crisp__PrepareContainerSnapshotReply *snapshot;
 	const char *rootfs;	  /* the mounted overlay */
 	const char *cgroups_path; /* in the driver's syntax */
+	int target_pid;		  /* PID namespace mode TARGET: the target container's process */
 } ContainerSpecInput;
 
 /*

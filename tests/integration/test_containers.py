@@ -573,3 +573,26 @@ def test_thousand_containers_listed_while_slow_work_runs(containers, faulty_prox
     c.p.stop(pod)
     c.p.remove(pod)
     assert c.image_containers() == []
+
+
+def test_pid_namespace_modes(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+
+    def ns(mode, target=""):
+        return api.LinuxContainerConfig(security_context=api.LinuxContainerSecurityContext(
+            namespace_options=api.NamespaceOption(pid=mode, target_id=target)))
+    own = c.create(pod, pod_cfg, image, name="own", command=["sleep", "60"],
+                   linux=ns(api.CONTAINER))
+    c.start(own)
+    # TARGET: the other container's PID namespace, where its sleep is PID 1.
+    log, _ = run_and_log(c, pod, pod_cfg, image, "tr '\\0' ' ' < /proc/1/cmdline",
+                         name="target", linux=ns(api.TARGET, own))
+    assert "sleep 60" in log, log
+    # POD (the default): the pod's, where the infra process is PID 1.
+    log, _ = run_and_log(c, pod, pod_cfg, image, "tr '\\0' ' ' < /proc/1/cmdline", name="pod")
+    assert "/pause" in log, log
+    with pytest.raises(grpc.RpcError) as e:
+        c.create(pod, pod_cfg, image, name="bad", command=["true"], linux=ns(api.TARGET, "f" * 64))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
