@@ -118,6 +118,10 @@ int criapi_rpc_remove_container(const CriapiCall *call, CriapiResponse *ret, Cri
 int criapi_rpc_pod_sandbox_stats(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
 int criapi_rpc_list_pod_sandbox_stats(const CriapiCall *call, CriapiResponse *ret,
 				      CrispError **err);
+int criapi_rpc_stream_pod_sandbox_stats(const CriapiCall *call, CriapiStream *stream,
+					CrispError **err);
+/* Sends a List answer as a Stream* call's chunks (its repeated field 1), as rpc.c does. */
+void criapi_stream_send_list(CriapiStream *stream, const ProtobufCMessage *answer);
 
 /* --- events.c --- */
 

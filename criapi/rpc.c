@@ -47,29 +47,17 @@ typedef struct StreamList {
 	const CrispCriRoute *route;
 } StreamList;
 
-/* The List answer arrived: send it in chunks, then end the stream. */
-static void stream_list_done(void *userdata, ProtobufCMessage *answer, int *fds _unused_,
-			     size_t n_fds _unused_, CrispError *err)
+void criapi_stream_send_list(CriapiStream *stream, const ProtobufCMessage *answer)
 {
-	StreamList *sl = userdata;
-	CriapiStream *stream = sl->stream;
-	const ProtobufCMessageDescriptor *d = sl->route->response;
-	int r = 0;
-
-	free(sl);
-	if (!answer) {
-		criapi_stream_finish(stream, criapi_status_from_error(err->code), err->message);
-		criapi_stream_unref(stream);
-		return;
-	}
-
+	const ProtobufCMessageDescriptor *d = answer->descriptor;
 	const ProtobufCFieldDescriptor *f = items_field(d);
-	size_t n = *(size_t *)((char *)answer + f->quantifier_offset);
-	ProtobufCMessage **items = *(ProtobufCMessage ***)((char *)answer + f->offset);
+	size_t n = *(const size_t *)((const char *)answer + f->quantifier_offset);
+	ProtobufCMessage **items = *(ProtobufCMessage ***)((const char *)answer + f->offset);
 
 	/* A copy of the answer whose item array is a window onto the real one. */
 	_cleanup_free_ ProtobufCMessage *chunk = xmalloc(d->sizeof_message);
 	size_t start = 0;
+	int r = 0;
 	do {
 		size_t end = start, bytes = 0;
 		while (end < n && (end == start || bytes < STREAM_CHUNK_BYTES))
@@ -80,7 +68,22 @@ static void stream_list_done(void *userdata, ProtobufCMessage *answer, int *fds 
 		r = criapi_stream_send(stream, chunk);
 		start = end;
 	} while (r == 0 && start < n);
+}
 
+/* The List answer arrived: send it in chunks, then end the stream. */
+static void stream_list_done(void *userdata, ProtobufCMessage *answer, int *fds _unused_,
+			     size_t n_fds _unused_, CrispError *err)
+{
+	StreamList *sl = userdata;
+	CriapiStream *stream = sl->stream;
+
+	free(sl);
+	if (!answer) {
+		criapi_stream_finish(stream, criapi_status_from_error(err->code), err->message);
+		criapi_stream_unref(stream);
+		return;
+	}
+	criapi_stream_send_list(stream, answer);
 	crisp_proto_free(answer);
 	criapi_stream_finish(stream, GRPC_STATUS_OK, NULL);
 	criapi_stream_unref(stream);
@@ -133,7 +136,8 @@ static const OwnMethod own_methods[] = {
 	{ RT, "StreamPodSandboxes", NULL, stream_list, "ListPodSandbox", false },
 	{ RT, "StreamContainers", NULL, stream_list, "ListContainers", false },
 	{ RT, "StreamContainerStats", NULL, stream_list, "ListContainerStats", false },
-	{ RT, "StreamPodSandboxStats", NULL, stream_list, "ListPodSandboxStats", false },
+	{ RT, "StreamPodSandboxStats", NULL, criapi_rpc_stream_pod_sandbox_stats,
+	  "ListPodSandboxStats", false },
 	{ RT, "StreamPodSandboxMetrics", NULL, stream_list, "ListPodSandboxMetrics", false },
 	{ IS, "StreamImages", NULL, stream_list, "ListImages", false },
 };

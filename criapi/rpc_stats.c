@@ -18,6 +18,7 @@
 
 typedef struct StatsFlow {
 	CriapiReply *reply;
+	CriapiStream *stream; /* StreamPodSandboxStats: the answer goes out in chunks */
 	int64_t deadline_ms;
 	bool list;
 	ProtobufCMessage *answer; /* malloc'd: PodSandboxStatsResponse or the List one */
@@ -27,6 +28,20 @@ typedef struct StatsFlow {
 
 static void finish(StatsFlow *f, const CrispError *err)
 {
+	if (f->stream) {
+		if (err) {
+			criapi_stream_finish(f->stream, criapi_status_from_error(err->code),
+					     err->message);
+		} else {
+			criapi_stream_send_list(f->stream, f->answer);
+			criapi_stream_finish(f->stream, GRPC_STATUS_OK, NULL);
+		}
+		criapi_stream_unref(f->stream);
+		if (f->answer)
+			protobuf_c_message_free_unpacked(f->answer, NULL);
+		free(f);
+		return;
+	}
 	if (err) {
 		criapi_reply_finish(f->reply, NULL, err);
 		if (f->answer)
@@ -132,6 +147,20 @@ static int start(const CriapiCall *call, bool list, uint16_t type,
 	criapi_flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, type, call->request, desc,
 			 call->deadline_ms, stats_read);
 	return CRIAPI_ANSWER_LATER;
+}
+
+int criapi_rpc_stream_pod_sandbox_stats(const CriapiCall *call, CriapiStream *stream,
+					CrispError **err _unused_)
+{
+	StatsFlow *f = xcalloc(1, sizeof(*f));
+	f->stream = criapi_stream_ref(stream);
+	f->deadline_ms = call->deadline_ms;
+	f->list = true;
+	/* The Stream request's bytes are those of the List request (rpc.c). */
+	criapi_flow_call(f, CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_BASE + 34,
+			 call->request, &runtime__v1__list_pod_sandbox_stats_response__descriptor,
+			 call->deadline_ms, stats_read);
+	return CRIAPI_STREAM_DETACHED;
 }
 
 int criapi_rpc_pod_sandbox_stats(const CriapiCall *call, CriapiResponse *ret _unused_,

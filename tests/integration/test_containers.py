@@ -365,6 +365,11 @@ def test_stats(containers):
     lps = c.rt.ListPodSandboxStats(api.ListPodSandboxStatsRequest(), timeout=30).stats
     assert {x.attributes.id for x in lps} == {pod, other}
     assert all(x.linux.network.default_interface.name == "eth0" for x in lps)
+    # The stream sends what the list does.
+    streamed = [s for chunk in c.rt.StreamPodSandboxStats(api.StreamPodSandboxStatsRequest(),
+                                                         timeout=30) for s in chunk.pod_sandbox_stats]
+    assert {x.attributes.id for x in streamed} == {pod, other}
+    assert all(x.linux.network.default_interface.name == "eth0" for x in streamed)
     c.stop(cid, timeout=1)
 
 
