@@ -50,6 +50,7 @@ BUILD = os.environ.setdefault("CRISP_BUILD_DIR", os.path.join(TOP, "build-bench"
 sys.path[:0] = [os.path.join(TOP, "tests", "integration"), os.path.join(BUILD, "python")]
 
 from activated import ActivatedDaemon  # noqa: E402
+from cni_helpers import bridge_conflist  # noqa: E402
 from conftest import BIN, children_of, comm_of  # noqa: E402
 from google.protobuf import text_format  # noqa: E402
 
@@ -73,18 +74,7 @@ LABELS = {"create": "namespace (NetnsCreate | ip netns add)",
 
 
 def conflist(ipam_dir):
-    return {
-        "cniVersion": "1.0.0",
-        "name": "crisp-bench",
-        "plugins": [
-            {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False,
-             "hairpinMode": True,
-             "ipam": {"type": "host-local", "dataDir": ipam_dir,
-                      "ranges": [[{"subnet": SUBNET}]],
-                      "routes": [{"dst": "0.0.0.0/0"}]}},
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-        ],
-    }
+    return bridge_conflist(BRIDGE, SUBNET, ipam_dir, name="crisp-bench")
 
 
 def cni_args(pod, i):

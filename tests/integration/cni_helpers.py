@@ -11,10 +11,10 @@ def nat_chains():
     return {line.split()[1] for line in out.splitlines() if line.startswith("-N ")}
 
 
-def bridge_conflist(bridge, subnet, ipam_dir, extra_plugins=()):
+def bridge_conflist(bridge, subnet, ipam_dir, extra_plugins=(), name="crisp-test"):
     return {
         "cniVersion": "1.0.0",
-        "name": "crisp-test",
+        "name": name,
         "plugins": [
             {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False,
              "hairpinMode": True,
