@@ -20,7 +20,10 @@
 #include "snapshots.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
+
+#define PULL_LAYER_WORKERS 3
 
 /* Downloads d into the store unless it is there; concurrent pulls share one download. */
 static int fetch_shared(Imaged *im, CrispRegistryClient *c, const CrispReference *ref,
@@ -123,8 +126,93 @@ static void pull_done(Pull *p)
 	free(p->layers); /* the other strings point into img */
 }
 
+/*
+ * Layers are fetched and unpacked by up to PULL_LAYER_WORKERS threads, each
+ * with its own registry client (a curl handle is one thread's): a layer's
+ * snapshot does not depend on the ones below it, so they go side by side,
+ * as a registry client pulls them.  The first failure stops the others
+ * from starting new layers and is the pull's.
+ */
+typedef struct LayerWork {
+	Imaged *im;
+	Pull *p;
+	const CrispRegistryAuth *auth;
+	pthread_mutex_t lock;
+	size_t next;
+	int r;
+	CrispError *err;
+} LayerWork;
+
+static int one_layer(LayerWork *w, CrispRegistryClient *c, size_t i, CrispError **err)
+{
+	Pull *p = w->p;
+	const CrispDescriptor *d = &p->img.manifest.layers[i];
+	int r = fetch_shared(w->im, c, &p->ref, d, err);
+	int64_t id = 0;
+	if (r == 0)
+		r = imaged_snapshot_ensure(w->im, &p->chain_ids[i], &p->config.diff_ids[i], d, &id,
+					   err);
+	if (r < 0)
+		return r;
+	p->layers[i] = (ImageLayerRecord){
+		.blob_digest = (char *)d->digest.string,
+		.media_type = d->media_type,
+		.size = d->size,
+		.snapshot_id = id,
+		.chain_id = xstrdup(p->chain_ids[i].string),
+	};
+	return 0;
+}
+
+static void *layer_worker(void *arg)
+{
+	LayerWork *w = arg;
+	CrispError *err = NULL;
+	CrispRegistryClient *c = NULL;
+	int r = crisp_registry_client_new(w->im->config, w->auth, &c, &err);
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		bool stop = w->r < 0 || r < 0 || w->next >= w->p->n_layers;
+		size_t i = w->next++;
+		pthread_mutex_unlock(&w->lock);
+		if (stop)
+			break;
+		r = one_layer(w, c, i, &err);
+	}
+	crisp_registry_client_free(c);
+	pthread_mutex_lock(&w->lock);
+	if (r < 0 && w->r == 0) {
+		w->r = r;
+		crisp_error_move(&w->err, &err);
+	}
+	pthread_mutex_unlock(&w->lock);
+	crisp_error_free(err);
+	return NULL;
+}
+
+static int fetch_layers(Imaged *im, Pull *p, const CrispRegistryAuth *auth, CrispError **err)
+{
+	LayerWork w = { .im = im, .p = p, .auth = auth };
+	pthread_mutex_init(&w.lock, NULL);
+	size_t n = p->n_layers < PULL_LAYER_WORKERS ? p->n_layers : PULL_LAYER_WORKERS;
+	pthread_t t[PULL_LAYER_WORKERS];
+	size_t started = 0;
+	for (; started < n; started++)
+		if (pthread_create(&t[started], NULL, layer_worker, &w) != 0)
+			break;
+	if (started == 0 && n > 0)
+		layer_worker(&w); /* no thread to be had: this one does it */
+	for (size_t i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_destroy(&w.lock);
+	if (w.r < 0)
+		crisp_error_move(err, &w.err);
+	return w.r;
+}
+
 /* Everything between the manifest and the database: config, blobs, snapshots. */
-static int fetch_content(Imaged *im, CrispRegistryClient *c, Pull *p, CrispError **err)
+static int fetch_content(Imaged *im, CrispRegistryClient *c, const CrispRegistryAuth *auth, Pull *p,
+			 CrispError **err)
 {
 	const CrispManifest *m = &p->img.manifest;
 	int r = fetch_shared(im, c, &p->ref, &m->config, err);
@@ -143,25 +231,8 @@ static int fetch_content(Imaged *im, CrispRegistryClient *c, Pull *p, CrispError
 	if ((r = imaged_chain_ids(p->config.diff_ids, m->n_layers, p->chain_ids, err)) < 0)
 		return r;
 	p->layers = xcalloc(m->n_layers ? m->n_layers : 1, sizeof(ImageLayerRecord));
-	for (size_t i = 0; i < m->n_layers; i++) {
-		const CrispDescriptor *d = &m->layers[i];
-		if ((r = fetch_shared(im, c, &p->ref, d, err)) < 0)
-			return r;
-		int64_t id;
-		r = imaged_snapshot_ensure(im, &p->chain_ids[i], &p->config.diff_ids[i], d, &id,
-					   err);
-		if (r < 0)
-			return r;
-		p->layers[i] = (ImageLayerRecord){
-			.blob_digest = (char *)d->digest.string,
-			.media_type = d->media_type,
-			.size = d->size,
-			.snapshot_id = id,
-			.chain_id = xstrdup(p->chain_ids[i].string),
-		};
-		p->n_layers = i + 1;
-	}
-	return 0;
+	p->n_layers = m->n_layers;
+	return fetch_layers(im, p, auth, err);
 }
 
 static int record(Imaged *im, Pull *p, CrispError **err)
@@ -242,7 +313,7 @@ int imaged_pull_image(CrispRequest *req, void *userdata, CrispError **err)
 		return crisp_error_wrap(err, "pulling %s", shown);
 
 	pull_begin(im);
-	r = fetch_content(im, c, &p, err);
+	r = fetch_content(im, c, &auth, &p, err);
 	if (r == 0) {
 		pthread_mutex_lock(&im->lock);
 		r = record(im, &p, err);
