@@ -1,7 +1,7 @@
 /*
  * pull.c - PullImage: manifest, config and layers from a registry into the
- * content store, each layer unpacked into its snapshot, then one database
- * transaction that makes the image visible.
+ * content store, each layer unpacked into its snapshot (up to three layers
+ * at a time), then one database transaction that makes the image visible.
  *
  * Order matters for what a failure or a crash leaves: blobs become visible
  * only verified (registry.c), snapshots only complete (snapshots.c), and the
