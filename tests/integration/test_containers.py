@@ -601,3 +601,15 @@ def test_pid_namespace_modes(containers):
     with pytest.raises(grpc.RpcError) as e:
         c.create(pod, pod_cfg, image, name="bad", command=["true"], linux=ns(api.TARGET, "f" * 64))
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_tty_and_stdin(containers):
+    c = containers
+    image = c.pull("busybox")
+    pod, pod_cfg = c.pod()
+    log, _ = run_and_log(c, pod, pod_cfg, image, "tty; echo done", name="tty", tty=True)
+    assert "/dev/pts/" in log and "done" in log, log
+    # With stdin kept open and nobody attached, the process still runs and exits.
+    log, _ = run_and_log(c, pod, pod_cfg, image, "echo with-stdin", name="stdin", stdin=True,
+                         stdin_once=True)
+    assert "with-stdin" in log, log
