@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Benchmarks imaged's image pulls and layer unpacking against a real suite,
+# started as bench/run.sh starts one: `crisp run --config F --root R --state S`
+# in a temporary folder, ready when the log says "ready: serving CRI".
+#
+# Usage (as root): bench/pull.sh [BUILD_DIR]     BUILD_DIR defaults to build-bench
+# Builds first (scripts/build.sh, incremental) unless SKIP_BUILD=1.
+# Environment: N, the counted runs of each measurement (default 5),
+#              WARMUP, the rounds run first and not counted (default 1),
+#              BENCH_TMP, where the temporary folder goes (default /tmp): the
+#              suite's root, the registry's storage and every unpack are in
+#              it, so its file system is the one measured (BENCH_TMP=/dev/shm
+#              takes the disk out of the numbers).  Unpacking is mostly file
+#              creation, whose cost on ext4 depends on where the directory
+#              sits; pull_bench.py prints a probe of it first.
+#              COOLDOWN, seconds to wait after each RemoveImage (default 0).
+#              On ext4 without a journal, as on the development VMs, 65
+#              keeps the inodes a removal frees from slowing the next
+#              run's file creation (docs/PERFORMANCE.md).
+#
+# bench/pull_bench.py does the measuring: it builds a four-layer image (about
+# 70 MB of tar, 6,000 generated files), serves it from Debian's docker-registry
+# on 127.0.0.1 (tests/fixtures/registry.py) and times
+#   - crisp's CRI PullImage, cold each time (RemoveImage between runs);
+#   - `skopeo copy` of the same image to oci: and to dir: (no unpack);
+#   - unpacking the same layer blobs with GNU tar and with crisp's own unpack
+#     code (bench/unpack_bench), each followed by a syncfs per layer, as
+#     imaged does.
+# The measurements run round-robin, so a slow stretch of a shared VM hits
+# them all alike, and each run shows how idle the machine was before it.
+# The suite runs with proxies pointing at a closed port and only loopback
+# exempt, so no request can leave the machine.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$top/build-bench}
+case $build in /*) ;; *) build=$top/$build ;; esac
+N=${N:-5}
+WARMUP=${WARMUP:-1}
+COOLDOWN=${COOLDOWN:-0}
+BENCH_TMP=${BENCH_TMP:-/tmp}
+python=/usr/bin/python3
+
+if [ "$(id -u)" != 0 ]; then
+	echo "pull.sh: run as root (the suite's backends and the unpacking need it)" >&2
+	exit 1
+fi
+# Always (incrementally) built: stale daemons would be measured silently.
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+	echo "== building into $build"
+	bash "$top/scripts/build.sh" "$build" >/dev/null
+fi
+for f in bin/crisp bin/unpack_bench python/api_pb2.py; do
+	if [ ! -e "$build/$f" ]; then
+		echo "pull.sh: $build/$f is missing" >&2
+		exit 1
+	fi
+done
+bash "$top/scripts/ensure-user.sh"
+
+tmp=$(mktemp -d "$BENCH_TMP/crisp-pull-bench-XXXXXX")
+suite_pid=
+
+# stop PID NAME: SIGTERM to a process this script started, then wait for it.
+stop() {
+	local pid=$1 name=$2
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid"
+	for _ in $(seq 300); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "pull.sh: $name ($pid) did not stop on SIGTERM" >&2
+		return 1
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+# Only the suite is stopped here, by its pid (its supervisor stops its own
+# daemons); pull_bench.py stops the registry it started.
+cleanup() {
+	local rc=$?
+	if [ -n "$suite_pid" ]; then
+		stop "$suite_pid" crisp || rc=1
+	fi
+	rm -rf "$tmp"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+printf '[crisp]\nlog_level = "info"\n' >"$tmp/crisp.conf"
+start_cmd=("$build/bin/crisp" run --config "$tmp/crisp.conf" --root "$tmp/root" --state "$tmp/state")
+proxy_env=(HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9
+	http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9
+	NO_PROXY="127.0.0.1,localhost,::1" no_proxy="127.0.0.1,localhost,::1")
+env -u NOTIFY_SOCKET -u LISTEN_FDS "${proxy_env[@]}" "${start_cmd[@]}" \
+	>"$tmp/crisp.log" 2>&1 </dev/null &
+suite_pid=$!
+
+for _ in $(seq 200); do
+	grep -q "ready: serving CRI" "$tmp/crisp.log" && break
+	if ! kill -0 "$suite_pid" 2>/dev/null; then
+		echo "pull.sh: crisp exited before it was ready:" >&2
+		cat "$tmp/crisp.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+if ! grep -q "ready: serving CRI" "$tmp/crisp.log"; then
+	echo "pull.sh: crisp not ready after 20 s:" >&2
+	cat "$tmp/crisp.log" >&2
+	exit 1
+fi
+
+# Idle share of all CPUs over one second, from /proc/stat: another busy
+# process on a 2-vCPU machine moves these numbers a lot.
+idle_pct() {
+	local a b
+	a=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	sleep 1
+	b=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+		t = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (y[1] - x[1]) / t : 0) }'
+}
+
+echo "== machine"
+echo "nproc:   $(nproc)"
+echo "cpu:     $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo "kernel:  $(uname -sr)"
+echo "memory:  $(free -m | awk '/^Mem:/ { print $2 " MiB total, " $4 " MiB free, " $7 " MiB available" }')"
+read -r fs_dev fs_type < <(df --output=source,fstype "$tmp" | tail -1)
+journal=
+# ext4 without a journal allocates inodes differently (see COOLDOWN).
+if [ "$fs_type" = ext4 ]; then
+	journal=", journal: no"
+	compgen -G "/proc/fs/jbd2/${fs_dev#/dev/}-*" >/dev/null && journal=", journal: yes"
+fi
+echo "fs:      $fs_type on $fs_dev$journal (under $BENCH_TMP: the suite's root, the registry and every unpack)"
+btype=$(grep -m1 '^CMAKE_BUILD_TYPE:' "$build/CMakeCache.txt" | cut -d= -f2)
+echo "build:   $build (${btype:-RelWithDebInfo, the CMakeLists default})"
+ver() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo '?'; }
+echo "tools:   skopeo $(ver skopeo), docker-registry $(ver docker-registry), tar $(ver tar), gzip $(ver gzip), libarchive $(ver libarchive13)"
+echo "suite:   ${start_cmd[*]} (pid $suite_pid, log_level info)"
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min), $(idle_pct)% idle over 1 s"
+echo
+
+bench_cmd=("$python" "$top/bench/pull_bench.py" --build "$build" --socket "$tmp/state/crisp.sock"
+	--root "$tmp/root" --work "$tmp/work" --runs "$N" --warmup "$WARMUP" --cooldown "$COOLDOWN")
+echo "\$ ${bench_cmd[*]}"
+mkdir "$tmp/work"
+env "${proxy_env[@]}" TMPDIR="$tmp" "${bench_cmd[@]}"
