@@ -61,28 +61,15 @@ bash "$top/scripts/ensure-user.sh"
 tmp=$(mktemp -d "$BENCH_TMP/crisp-pull-bench-XXXXXX")
 suite_pid=
 
-# stop PID NAME: SIGTERM to a process this script started, then wait for it.
-stop() {
-	local pid=$1 name=$2
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid"
-	for _ in $(seq 300); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "pull.sh: $name ($pid) did not stop on SIGTERM" >&2
-		return 1
-	fi
-	wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 
 # Only the suite is stopped here, by its pid (its supervisor stops its own
 # daemons); pull_bench.py stops the registry it started.
 cleanup() {
 	local rc=$?
 	if [ -n "$suite_pid" ]; then
-		stop "$suite_pid" crisp || rc=1
+		bench_stop "$suite_pid" crisp || rc=1
 	fi
 	rm -rf "$tmp"
 	exit "$rc"

@@ -11,15 +11,14 @@
 #                crisp code: on its completion-queue thread (the gRPC C core
 #                floor) and through 16 workers (criapi's handoff);
 #              - criapi answering an unknown method UNIMPLEMENTED (never leaves its
-#                completion-queue thread) and ListContainers UNIMPLEMENTED (a
-#                worker forwards it to sandboxd, which does not implement it yet).
+#                completion-queue thread).
 #              PIN=same runs the suite and the client on CPU 0, PIN=split the
 #              suite on CPU 1 and the client on CPU 0 (taskset); unset, the
 #              scheduler places them.  On a VM whose idle vCPUs halt, a wakeup
 #              across vCPUs costs far more than one on the same vCPU, so this
 #              moves the single-call numbers a lot (docs/PERFORMANCE.md).
-# ListContainers is tried too and reported as not benchmarked while criapi
-# answers it UNIMPLEMENTED (it needs sandboxd).
+# ListContainers is measured too, on an empty suite: one IPC round trip to
+# sandboxd (bench/list_containers.py measures it with 1000 containers).
 # Another process busy on the machine skews everything: the busiest processes
 # are printed first, and each run shows how idle the machine was just before.
 set -euo pipefail
@@ -66,31 +65,18 @@ log=$tmp/crisp.log
 suite_pid=
 echo_pids=()
 
-# stop PID NAME: SIGTERM to a process this script started, then wait for it.
-stop() {
-	local pid=$1 name=$2
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid"
-	for _ in $(seq 300); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "run.sh: $name ($pid) did not stop on SIGTERM" >&2
-		return 1
-	fi
-	wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 
 # Only what this script started is stopped, by pid; the supervisor stops its
 # own daemons on SIGTERM.
 cleanup() {
 	local rc=$?
 	for p in "${echo_pids[@]}"; do
-		stop "$p" grpc_echo || rc=1
+		bench_stop "$p" grpc_echo || rc=1
 	done
 	if [ -n "$suite_pid" ]; then
-		stop "$suite_pid" crisp || rc=1
+		bench_stop "$suite_pid" crisp || rc=1
 	fi
 	rm -rf "$tmp"
 	exit "$rc"
@@ -222,11 +208,6 @@ if [ "$EXTRA" = 1 ]; then
 		run "criapi: unknown method, UNIMPLEMENTED on the CQ thread, concurrency $c" \
 			--method /runtime.v1.RuntimeService/NoSuchMethod \
 			--expect-status UNIMPLEMENTED --requests "$n" --concurrency "$c" --warmup 1000
-		# Today a worker forwards it to sandboxd, which answers UNIMPLEMENTED:
-		# the cost of one IPC round trip.  Skipped once it answers OK.
-		OPTIONAL=1 run "criapi: ListContainers, UNIMPLEMENTED via sandboxd, concurrency $c" \
-			--method /runtime.v1.RuntimeService/ListContainers \
-			--expect-status UNIMPLEMENTED --requests "$n" --concurrency "$c" --warmup 1000
 	done
 
 	# The same client against grpc_echo: gRPC C core alone, then with the handoff.
@@ -248,7 +229,7 @@ if [ "$EXTRA" = 1 ]; then
 			--requests "$N1" --concurrency 1 --warmup 1000
 		run "grpc_echo: Version $where, concurrency 16" --method "$version" \
 			--requests "$N16" --concurrency 16 --warmup 1000
-		stop "$server_pid" grpc_echo
+		bench_stop "$server_pid" grpc_echo
 		echo_pids=()
 	done
 fi
