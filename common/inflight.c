@@ -70,3 +70,18 @@ void crisp_inflight_release(CrispInflight *t, const char *key)
 	free(k);
 	pthread_cond_broadcast(&t->released);
 }
+
+void crisp_inflight_take(CrispInflight *t, pthread_mutex_t *lock, const char *key)
+{
+	pthread_mutex_lock(lock);
+	while (!crisp_inflight_claim(t, lock, key))
+		;
+	pthread_mutex_unlock(lock);
+}
+
+void crisp_inflight_put(CrispInflight *t, pthread_mutex_t *lock, const char *key)
+{
+	pthread_mutex_lock(lock);
+	crisp_inflight_release(t, key);
+	pthread_mutex_unlock(lock);
+}

@@ -35,4 +35,12 @@ bool crisp_inflight_claim(CrispInflight *t, pthread_mutex_t *lock, const char *k
 /* With lock held: releases a claimed key and wakes the waiters. */
 void crisp_inflight_release(CrispInflight *t, const char *key);
 
+/*
+ * Taking turns rather than sharing (one change to a pod at a time): takes
+ * lock, waits until key is free and claims it, and drops lock again.
+ * crisp_inflight_put releases it, taking lock itself.
+ */
+void crisp_inflight_take(CrispInflight *t, pthread_mutex_t *lock, const char *key);
+void crisp_inflight_put(CrispInflight *t, pthread_mutex_t *lock, const char *key);
+
 #endif

@@ -76,6 +76,20 @@ size_t strv_length(char *const *v);
 /* Appends a copy of s; *v may be NULL. */
 void strv_push(char ***v, const char *s);
 
+/*
+ * True when s is exactly n lowercase hex digits: the form of every ID the
+ * daemons draw (pods, containers, snapshot keys, tokens).  An ID of this
+ * form can safely become a path component.
+ */
+static inline int crisp_is_lower_hex(const char *s, size_t n)
+{
+	size_t i = 0;
+	for (; s && s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s && i == n;
+}
+
 static inline int streq_ptr(const char *a, const char *b)
 {
 	if (!a || !b)

@@ -31,11 +31,7 @@
 
 static int check_container_id(const char *id, CrispError **err)
 {
-	size_t n = 0;
-	for (; id && id[n]; n++)
-		if (!isdigit((unsigned char)id[n]) && !(id[n] >= 'a' && id[n] <= 'f'))
-			break;
-	if (!id || n != CONTAINER_ID_LEN || id[n])
+	if (!crisp_is_lower_hex(id, CONTAINER_ID_LEN))
 		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,
 				       "container_id \"%.80s\" is not 64 lowercase hex digits",
 				       id ? id : "");

@@ -33,15 +33,6 @@ static void image_name_done(ImageName *n)
 	free(n->name);
 }
 
-static bool is_hex64(const char *s)
-{
-	size_t i = 0;
-	for (; s[i]; i++)
-		if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
-			return false;
-	return i == 64;
-}
-
 /*
  * Resolves s with im->lock held: 0 and *ret filled, -ENOENT when no image
  * has that name, or -EINVAL (with *err) when s is no name at all.
@@ -49,9 +40,9 @@ static bool is_hex64(const char *s)
 static int resolve_locked(Imaged *im, const char *s, ImageName *ret, CrispError **err)
 {
 	_cleanup_free_ char *id = NULL;
-	if (is_hex64(s))
+	if (crisp_is_lower_hex(s, 64))
 		id = xasprintf("sha256:%s", s);
-	else if (strncmp(s, "sha256:", 7) == 0 && is_hex64(s + 7))
+	else if (strncmp(s, "sha256:", 7) == 0 && crisp_is_lower_hex(s + 7, 64))
 		id = xstrdup(s);
 	if (id) {
 		ImageRecord rec;

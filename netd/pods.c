@@ -25,18 +25,13 @@
 static void pod_claim(Netd *nd, const char *id)
 {
 	_cleanup_free_ char *key = xasprintf("pod:%s", id);
-	pthread_mutex_lock(&nd->lock);
-	while (!crisp_inflight_claim(&nd->busy, &nd->lock, key))
-		;
-	pthread_mutex_unlock(&nd->lock);
+	crisp_inflight_take(&nd->busy, &nd->lock, key);
 }
 
 static void pod_release(Netd *nd, const char *id)
 {
 	_cleanup_free_ char *key = xasprintf("pod:%s", id);
-	pthread_mutex_lock(&nd->lock);
-	crisp_inflight_release(&nd->busy, key);
-	pthread_mutex_unlock(&nd->lock);
+	crisp_inflight_put(&nd->busy, &nd->lock, key);
 }
 
 /* --- database, each call under nd->lock --- */

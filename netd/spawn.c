@@ -23,11 +23,7 @@ static const char *const cni_commands[] = { "ADD", "DEL", "CHECK", "STATUS", "VE
 
 bool netd_pod_id_is_valid(const char *id)
 {
-	size_t n = 0;
-	for (; id && id[n]; n++)
-		if (!isdigit((unsigned char)id[n]) && !(id[n] >= 'a' && id[n] <= 'f'))
-			return false;
-	return n == 64;
+	return crisp_is_lower_hex(id, 64);
 }
 
 static bool valid_ifname(const char *s)

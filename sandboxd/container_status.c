@@ -124,12 +124,7 @@ int sandboxd_container_resolve(Sandboxd *sd, const char *s, char **ret, CrispErr
 static bool conmon_alive(Sandboxd *sd, const char *id)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s/conmon.pid", sd->bundles_dir, id);
-	FILE *f = fopen(path, "re");
-	int pid = 0;
-	if (f && fscanf(f, "%d", &pid) != 1)
-		pid = 0;
-	if (f)
-		fclose(f);
+	int pid = sandboxd_read_int(path, 0);
 	return pid > 0 && sandboxd_pid_alive(pid);
 }
 
@@ -200,7 +195,7 @@ void sandboxd_container_refresh(Sandboxd *sd, SandboxdContainer *c)
 
 /* --- the CRI view --- */
 
-static Runtime__V1__ContainerState cri_state(const SandboxdContainer *c)
+Runtime__V1__ContainerState sandboxd_container_cri_state(const SandboxdContainer *c)
 {
 	if (strcmp(c->state, "running") == 0)
 		return RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING;
@@ -226,7 +221,7 @@ int sandboxd_container_status(CrispRequest *req, void *userdata, CrispError **er
 	image.image = cfg->image && cfg->image->image ? cfg->image->image : c.image_ref;
 	s.id = c.id;
 	s.metadata = cfg->metadata;
-	s.state = cri_state(&c);
+	s.state = sandboxd_container_cri_state(&c);
 	s.created_at = c.created_at;
 	s.started_at = c.started_at;
 	s.finished_at =
@@ -291,7 +286,7 @@ int sandboxd_list_containers(CrispRequest *req, void *userdata, CrispError **err
 	for (size_t i = 0; i < n; i++) {
 		SandboxdContainer *c = &v[i];
 		sandboxd_container_refresh(sd, c);
-		Runtime__V1__ContainerState state = cri_state(c);
+		Runtime__V1__ContainerState state = sandboxd_container_cri_state(c);
 		if (f && f->id && *f->id && strncmp(c->id, f->id, strlen(f->id)) != 0)
 			continue;
 		if (f && f->pod_sandbox_id && *f->pod_sandbox_id &&

@@ -169,17 +169,6 @@ static int start_conmon(Sandboxd *sd, const char *handler, const char *id, const
 	return 0;
 }
 
-static int read_pid_file(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	int pid = 0;
-	if (f && fscanf(f, "%d", &pid) != 1)
-		pid = 0;
-	if (f)
-		fclose(f);
-	return pid;
-}
-
 /*
  * conmon's first process returns before the runtime's create is done (its
  * daemon half runs it), so wait for the pid file, as long as conmon lives.
@@ -189,12 +178,12 @@ static int wait_for_pid(Sandboxd *sd, const char *id, int *ret, CrispError **err
 	_cleanup_free_ char *path = xasprintf("%s/%s/pid", sd->bundles_dir, id);
 	_cleanup_free_ char *conmon = xasprintf("%s/%s/conmon.pid", sd->bundles_dir, id);
 	for (int waited = 0; waited < SANDBOXD_RUNTIME_TIMEOUT_MS; waited += 5) {
-		int pid = read_pid_file(path);
+		int pid = sandboxd_read_int(path, 0);
 		if (pid > 0) {
 			*ret = pid;
 			return 0;
 		}
-		int cpid = read_pid_file(conmon);
+		int cpid = sandboxd_read_int(conmon, 0);
 		if (waited > 1000 && (cpid <= 0 || !sandboxd_pid_alive(cpid)))
 			break;
 		struct timespec ts = { 0, 5 * 1000 * 1000 };

@@ -26,6 +26,8 @@ int sandboxd_container_get(Sandboxd *sd, const char *id, SandboxdContainer *ret,
 /* Every container, or those of one pod (pod_id may be NULL), in creation order. */
 int sandboxd_container_list(Sandboxd *sd, const char *pod_id, SandboxdContainer **ret,
 			    size_t *ret_n, CrispError **err);
+/* The CRI state of a container's recorded state. */
+Runtime__V1__ContainerState sandboxd_container_cri_state(const SandboxdContainer *c);
 /* Frees what sandboxd_container_list returned. */
 void sandboxd_containers_free(SandboxdContainer *v, size_t n);
 /* A whole ID or a unique prefix; -ENOENT (with *err) when none matches. */

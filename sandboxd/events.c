@@ -65,13 +65,6 @@ static void push(const ProtobufCMessage *m)
 	pthread_mutex_unlock(&ring_lock);
 }
 
-static Runtime__V1__PodSandboxState pod_state(const SandboxdPod *p)
-{
-	return strcmp(p->state, "ready") == 0 && p->pid > 0 && sandboxd_pid_alive(p->pid)
-		       ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
-		       : RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
-}
-
 void sandboxd_emit_pod_event(Sandboxd *sd, const char *pod_id, Runtime__V1__ContainerEventType type)
 {
 	SandboxdPod p = { 0 };
@@ -82,7 +75,7 @@ void sandboxd_emit_pod_event(Sandboxd *sd, const char *pod_id, Runtime__V1__Cont
 	s.metadata = p.config->metadata;
 	s.state = type == RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT
 			  ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY
-			  : pod_state(&p);
+			  : sandboxd_pod_cri_state(&p);
 	s.created_at = p.created_at;
 	s.runtime_handler = p.handler;
 	Runtime__V1__ContainerEventResponse e = RUNTIME__V1__CONTAINER_EVENT_RESPONSE__INIT;
@@ -94,14 +87,6 @@ void sandboxd_emit_pod_event(Sandboxd *sd, const char *pod_id, Runtime__V1__Cont
 	sandboxd_pod_done(&p);
 }
 
-static Runtime__V1__ContainerState container_state(const char *s)
-{
-	return strcmp(s, "running") == 0   ? RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING
-	       : strcmp(s, "created") == 0 ? RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED
-	       : strcmp(s, "exited") == 0  ? RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED
-					   : RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN;
-}
-
 void sandboxd_emit_container_event(Sandboxd *sd, const SandboxdContainer *c,
 				   Runtime__V1__ContainerEventType type)
 {
@@ -111,7 +96,7 @@ void sandboxd_emit_container_event(Sandboxd *sd, const SandboxdContainer *c,
 	if (have_pod) {
 		ps.id = p.id;
 		ps.metadata = p.config->metadata;
-		ps.state = pod_state(&p);
+		ps.state = sandboxd_pod_cri_state(&p);
 		ps.created_at = p.created_at;
 		ps.runtime_handler = p.handler;
 	}
@@ -122,7 +107,7 @@ void sandboxd_emit_container_event(Sandboxd *sd, const SandboxdContainer *c,
 	cs.metadata = c->config->metadata;
 	cs.state = type == RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT
 			   ? RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED
-			   : container_state(c->state);
+			   : sandboxd_container_cri_state(c);
 	cs.created_at = c->created_at;
 	cs.started_at = c->started_at;
 	cs.finished_at = c->finished_at;

@@ -81,12 +81,7 @@ static int write_process_spec(Sandboxd *sd, const char *id, const char *token,
 static void kill_exec(Sandboxd *sd, const char *id, const char *token)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s/exec-%s.pid", sd->bundles_dir, id, token);
-	FILE *f = fopen(path, "re");
-	int pid = 0;
-	if (f && fscanf(f, "%d", &pid) != 1)
-		pid = 0;
-	if (f)
-		fclose(f);
+	int pid = sandboxd_read_int(path, 0);
 	if (pid > 0)
 		kill(pid, SIGKILL);
 }

@@ -109,7 +109,7 @@ int sandboxd_list_pod_metrics(CrispRequest *req, void *userdata, CrispError **er
 	a->pod_metrics = xcalloc(n + 1, sizeof(*a->pod_metrics));
 	for (size_t i = 0; i < n; i++) {
 		SandboxdPod *p = &pods[i];
-		if (strcmp(p->state, "ready") != 0 || !sandboxd_pid_alive(p->pid))
+		if (sandboxd_pod_cri_state(p) != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
 			continue;
 		Runtime__V1__PodSandboxMetrics *pm = xmalloc(sizeof(*pm));
 		runtime__v1__pod_sandbox_metrics__init(pm);

@@ -43,6 +43,17 @@ bool sandboxd_pid_alive(int pid)
 	       close_paren[2] != 'X';
 }
 
+int sandboxd_read_int(const char *path, int fallback)
+{
+	FILE *f = fopen(path, "re");
+	int v = fallback;
+	if (f && fscanf(f, "%d", &v) != 1)
+		v = fallback;
+	if (f)
+		fclose(f);
+	return v;
+}
+
 bool sandboxd_pid_wait_gone(int pid, int timeout_ms)
 {
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -210,7 +221,7 @@ bool sandboxd_labels_match(size_t n_have, void *const *have, size_t n_want, void
 
 /* --- the CRI view of a pod --- */
 
-static Runtime__V1__PodSandboxState cri_state(const SandboxdPod *p)
+Runtime__V1__PodSandboxState sandboxd_pod_cri_state(const SandboxdPod *p)
 {
 	return strcmp(p->state, "ready") == 0 && p->pid > 0 && sandboxd_pid_alive(p->pid)
 		       ? RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY
@@ -262,7 +273,7 @@ int sandboxd_pod_status(CrispRequest *req, void *userdata, CrispError **err)
 
 	s.id = id;
 	s.metadata = c->metadata;
-	s.state = cri_state(&p);
+	s.state = sandboxd_pod_cri_state(&p);
 	s.created_at = p.created_at;
 	s.network = &net;
 	s.linux = &linux;
@@ -316,7 +327,7 @@ int sandboxd_list_pods(CrispRequest *req, void *userdata, CrispError **err)
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		SandboxdPod *p = &pods[i];
-		Runtime__V1__PodSandboxState state = cri_state(p);
+		Runtime__V1__PodSandboxState state = sandboxd_pod_cri_state(p);
 		if (f && f->id && *f->id && strncmp(p->id, f->id, strlen(f->id)) != 0)
 			continue;
 		if (f && f->state && f->state->state != state)

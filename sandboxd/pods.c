@@ -37,18 +37,13 @@
 void sandboxd_pod_claim(Sandboxd *sd, const char *id)
 {
 	_cleanup_free_ char *key = xasprintf("pod:%s", id);
-	pthread_mutex_lock(&sd->lock);
-	while (!crisp_inflight_claim(&sd->busy, &sd->lock, key))
-		;
-	pthread_mutex_unlock(&sd->lock);
+	crisp_inflight_take(&sd->busy, &sd->lock, key);
 }
 
 void sandboxd_pod_release(Sandboxd *sd, const char *id)
 {
 	_cleanup_free_ char *key = xasprintf("pod:%s", id);
-	pthread_mutex_lock(&sd->lock);
-	crisp_inflight_release(&sd->busy, key);
-	pthread_mutex_unlock(&sd->lock);
+	crisp_inflight_put(&sd->busy, &sd->lock, key);
 }
 
 /* --- files of a pod --- */
@@ -158,7 +153,7 @@ static int cgroup_of(Sandboxd *sd, const Runtime__V1__PodSandboxConfig *c, const
 					       "(the systemd cgroup driver is configured)",
 					       parent);
 		*ret_parent = xstrdup(parent);
-		*ret_path = xasprintf("%s:crisp:%s", parent, id);
+		*ret_path = sandboxd_container_cgroup(sd, parent, id);
 		return 0;
 	}
 	parent = parent ? parent : "/crisp";
@@ -171,7 +166,8 @@ static int cgroup_of(Sandboxd *sd, const Runtime__V1__PodSandboxConfig *c, const
 				       "(the cgroupfs cgroup driver is configured)",
 				       parent);
 	*ret_parent = xstrdup(parent);
-	*ret_path = xasprintf("%s/%s", strcmp(parent, "/") == 0 ? "" : parent, id);
+	/* The infra process sits in the pod's cgroup as its containers do. */
+	*ret_path = sandboxd_container_cgroup(sd, parent, id);
 	return 0;
 }
 
@@ -334,12 +330,7 @@ static int write_bundle(Sandboxd *sd, const char *id, json_t *spec, CrispError *
 static int read_pid(Sandboxd *sd, const char *id, int *ret, CrispError **err)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s/pid", sd->bundles_dir, id);
-	FILE *f = fopen(path, "re");
-	int pid = 0;
-	if (f && fscanf(f, "%d", &pid) != 1)
-		pid = 0;
-	if (f)
-		fclose(f);
+	int pid = sandboxd_read_int(path, 0);
 	if (pid <= 0)
 		return crisp_error_set(err, CRISP_ERR_INTERNAL, EIO,
 				       "the runtime left no pid in %s", path);

@@ -49,8 +49,12 @@ void sandboxd_pod_release(Sandboxd *sd, const char *id);
 void sandboxd_pod_undo(Sandboxd *sd, const char *id, const char *handler);
 /* True while pid runs (a zombie does not). */
 bool sandboxd_pid_alive(int pid);
+/* The number a pid or exit-code file holds, or fallback when it holds none. */
+int sandboxd_read_int(const char *path, int fallback);
 /* Waits until pid is gone (or a zombie), at most timeout_ms; true when it is. */
 bool sandboxd_pid_wait_gone(int pid, int timeout_ms);
+/* READY while the record says so and the infra process runs, else NOTREADY. */
+Runtime__V1__PodSandboxState sandboxd_pod_cri_state(const SandboxdPod *p);
 /* Frees what sandboxd_pod_list returned. */
 void sandboxd_pods_free(SandboxdPod *v, size_t n);
 

@@ -17,11 +17,7 @@
 
 bool sandboxd_id_is_valid(const char *id)
 {
-	size_t n = 0;
-	for (; id && id[n]; n++)
-		if (!isdigit((unsigned char)id[n]) && !(id[n] >= 'a' && id[n] <= 'f'))
-			return false;
-	return n == 64;
+	return crisp_is_lower_hex(id, 64);
 }
 
 static const CrispRuntimeHandler *find_handler(const char *name)
@@ -36,11 +32,7 @@ static const CrispRuntimeHandler *find_handler(const char *name)
 /* An exec session's name: 16 lowercase hex digits sandboxd drew. */
 static bool valid_token(const char *s)
 {
-	size_t n = 0;
-	for (; s[n]; n++)
-		if (!isdigit((unsigned char)s[n]) && !(s[n] >= 'a' && s[n] <= 'f'))
-			return false;
-	return n == 16;
+	return crisp_is_lower_hex(s, 16);
 }
 
 static bool valid_signal(const char *s)

@@ -120,12 +120,7 @@ static int oom_floor(void)
 		fclose(f);
 	if (bnd & (1ULL << 24)) /* CAP_SYS_RESOURCE */
 		return -1000;
-	int v = 0;
-	f = fopen("/proc/self/oom_score_adj", "re");
-	if (f && fscanf(f, "%d", &v) != 1)
-		v = 0;
-	if (f)
-		fclose(f);
+	int v = sandboxd_read_int("/proc/self/oom_score_adj", 0);
 	log_info("the node has no CAP_SYS_RESOURCE: oom_score_adj below %d is raised to %d", v, v);
 	return v;
 }

@@ -319,7 +319,8 @@ int sandboxd_list_pod_stats(CrispRequest *req, void *userdata, CrispError **err)
 	a->stats = xcalloc(n + 1, sizeof(*a->stats));
 	for (size_t i = 0; i < n; i++) {
 		SandboxdPod *p = &pods[i];
-		bool ready = strcmp(p->state, "ready") == 0 && sandboxd_pid_alive(p->pid);
+		bool ready =
+			sandboxd_pod_cri_state(p) == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
 		if (!ready || (f && f->id && *f->id && strncmp(p->id, f->id, strlen(f->id)) != 0))
 			continue;
 		if (f &&
