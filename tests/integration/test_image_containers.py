@@ -8,6 +8,7 @@ imaged runs alone here, started as systemd starts it (socket activation), so
 the test holds the only channel.
 """
 import os
+import sqlite3
 import subprocess
 import tempfile
 
@@ -81,7 +82,13 @@ def test_prepare_and_release(imaged, registry):
     snaps = os.path.join(imaged.dir, "store", "snapshots")
     for d in r.lower_dirs:
         assert os.path.dirname(d) == snaps and os.path.isdir(d)
-    assert int(os.path.basename(r.lower_dirs[0])) > int(os.path.basename(r.lower_dirs[-1]))
+    # Topmost first: the image's layers from the top down.  (Snapshot numbers
+    # do not follow layer order: a pull unpacks several layers side by side.)
+    db = sqlite3.connect(f"file:{imaged.dir}/image.db?mode=ro", uri=True)
+    chain = [row[0] for row in db.execute(
+        "SELECT snapshot_id FROM image_layers WHERE image_id = ? ORDER BY idx", (image_id,))]
+    db.close()
+    assert [int(os.path.basename(d)) for d in r.lower_dirs] == chain[::-1]
     [key] = imaged.containers()
     assert r.upper_dir == os.path.join(imaged.dir, "containers", key, "upper")
     assert r.work_dir == os.path.join(imaged.dir, "containers", key, "work")
