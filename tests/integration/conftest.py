@@ -76,6 +76,19 @@ def wait_for(predicate, timeout, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def answer_or_none(call):
+    """call()'s answer, or None while the backend it needs is restarting (the
+    front answers UNAVAILABLE until the new daemon's channel is up); for
+    wait_for."""
+    import grpc
+    try:
+        return call()
+    except grpc.RpcError as err:
+        if err.code() != grpc.StatusCode.UNAVAILABLE:
+            raise
+        return None
+
+
 # Proxies at a closed port, loopback exempt: a pull that would leave the
 # machine fails at once instead.
 PROXY_ENV = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",

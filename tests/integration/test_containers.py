@@ -10,7 +10,7 @@ import time
 import grpc
 import pytest
 
-from conftest import wait_for
+from conftest import answer_or_none, wait_for
 from conftest_registry import faulty_proxy, fixture_images, registry, registry_mod  # noqa: F401
 from test_pods import pods  # noqa: F401  (the fixture)
 
@@ -390,7 +390,7 @@ def test_sandboxd_restart_recovery(containers):
             while_down()
         wait_for(lambda: suite.daemon_pids().get("crisp-sandboxd") not in (None, old), 20,
                  what="sandboxd to be restarted")
-        wait_for(lambda: c.status(keep) is not None, 20, what="sandboxd to answer")
+        wait_for(lambda: answer_or_none(lambda: c.status(keep)), 20, what="sandboxd to answer")
 
     # The second container ends while sandboxd is away.
     gone_pid = json.loads(c.rt.ContainerStatus(api.ContainerStatusRequest(
