@@ -283,7 +283,9 @@ static int channel_dispatch_one(Daemon *d, CrispChannel *c)
 					 "channel %s: message type %u is not permitted; closing it",
 					 c->name, m.type);
 	}
-	if (m.n_fds != h->n_fds) {
+	bool fds_ok =
+		(h->flags & CRISP_HANDLER_FDS_UP_TO) ? m.n_fds <= h->n_fds : m.n_fds == h->n_fds;
+	if (!fds_ok) {
 		size_t n_fds = m.n_fds;
 		crisp_ipc_message_done(&m);
 		return log_warning_errno(

@@ -45,6 +45,9 @@ typedef int (*CrispHandlerFn)(CrispRequest *req, void *userdata, CrispError **er
 
 enum {
 	CRISP_HANDLER_ASYNC = 1u << 0, /* run on a worker thread */
+	/* n_fds is a maximum; the message says how many it carries, and the
+	 * handler checks that against the count received. */
+	CRISP_HANDLER_FDS_UP_TO = 1u << 1,
 };
 
 typedef struct CrispHandler {
@@ -52,7 +55,7 @@ typedef struct CrispHandler {
 	const ProtobufCMessageDescriptor *desc;
 	CrispHandlerFn fn;
 	unsigned flags;
-	unsigned n_fds; /* the request carries exactly this many fds */
+	unsigned n_fds; /* the request carries exactly this many fds (see FDS_UP_TO) */
 } CrispHandler;
 
 typedef struct CrispDaemonConfig {

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -69,6 +70,10 @@ _noreturn_ static void exec_child(char **argv, char **envp, const int *stdio, si
 	for (int i = 0; i < 3; i++)
 		if (dup2(src[i], i) < 0)
 			goto fail;
+	/* A terminal as stdin (an interactive exec) becomes the new session's
+	 * controlling terminal: resizing it then signals SIGWINCH to the program. */
+	if (isatty(0))
+		(void)ioctl(0, TIOCSCTTY, 0);
 	/* Every other fd is CLOEXEC by convention; close_range makes sure. */
 	syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
 	fcntl(errpipe, F_SETFD, FD_CLOEXEC);
@@ -312,6 +317,16 @@ int crisp_spawn(CrispSpawnHelper *h, const Crisp__SpawnRequest *req, const int *
 	return crisp_ipc_client_call(h->client, CRISP_MSG_SPAWN_REQ, &copy.base, stdio_fds, n_stdio,
 				     CRISP_MSG_SPAWN_ANS, &crisp__spawn_reply__descriptor,
 				     deadline_ms, (ProtobufCMessage **)ret, NULL, NULL, err);
+}
+
+int crisp_spawn_async(CrispSpawnHelper *h, const Crisp__SpawnRequest *req, const int *stdio_fds,
+		      size_t n_stdio, CrispIpcCallback callback, void *userdata, CrispError **err)
+{
+	Crisp__SpawnRequest copy = *req;
+	copy.n_stdio = (uint32_t)n_stdio;
+	return crisp_ipc_client_call_async(
+		h->client, CRISP_MSG_SPAWN_REQ, &copy.base, stdio_fds, n_stdio, CRISP_MSG_SPAWN_ANS,
+		&crisp__spawn_reply__descriptor, 0, callback, userdata, err);
 }
 
 void crisp_spawn_helper_stop(CrispSpawnHelper *h)

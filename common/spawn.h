@@ -40,6 +40,14 @@ int crisp_spawn_helper_start(const char *name, CrispSpawnBuilder build, CrispSpa
 int crisp_spawn(CrispSpawnHelper *h, const Crisp__SpawnRequest *req, const int *stdio_fds,
 		size_t n_stdio, int64_t deadline_ms, Crisp__SpawnReply **ret, CrispError **err);
 
+/*
+ * As crisp_spawn, without waiting: callback gets the answer (a
+ * Crisp__SpawnReply) once, as crisp_ipc_client_call_async describes; with
+ * req->wait that is when the program ends.  No deadline.
+ */
+int crisp_spawn_async(CrispSpawnHelper *h, const Crisp__SpawnRequest *req, const int *stdio_fds,
+		      size_t n_stdio, CrispIpcCallback callback, void *userdata, CrispError **err);
+
 /* Closes the channel (the helper exits) and reaps it. */
 void crisp_spawn_helper_stop(CrispSpawnHelper *h);
 

@@ -134,6 +134,16 @@ void criapi_events_close_all(void);
 /* Starts the thread that long-polls sandboxd's events into the hub. */
 int criapi_events_start(CrispError **err);
 
+/* --- rpc_streams.c --- */
+
+/* Exec, Attach, PortForward: the container or pod is checked, streamd answers with the URL. */
+int criapi_rpc_exec(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+int criapi_rpc_attach(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+int criapi_rpc_port_forward(const CriapiCall *call, CriapiResponse *ret, CrispError **err);
+/* Starts the thread that long-polls streamd for the work its sessions need done. */
+int criapi_stream_work_start(CrispError **err);
+void criapi_stream_work_stop(void);
+
 /* --- validate.c --- */
 
 /*

@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	}
 
 	if (criapi_backends_start(opts.control_fd, opts.config.state, &err) < 0 ||
-	    criapi_events_start(&err) < 0) {
+	    criapi_events_start(&err) < 0 || criapi_stream_work_start(&err) < 0) {
 		log_error("%s", err->message);
 		return 1;
 	}
@@ -98,6 +98,7 @@ int main(int argc, char **argv)
 		}
 	}
 
+	criapi_stream_work_stop();
 	criapi_server_stop(server);
 	grpc_shutdown();
 	safe_close(lock_fd);

@@ -55,4 +55,17 @@ char *sandboxd_container_cgroup(Sandboxd *sd, const char *cgroup_parent, const c
 void sandboxd_emit_container_event(Sandboxd *sd, const SandboxdContainer *c,
 				   Runtime__V1__ContainerEventType type);
 
+/*
+ * Exec support (exec.c), for ExecSync and streaming exec (exec_stream.c):
+ * the container's process spec with other argv, written to
+ * <bundle>/exec-<token>.json; killing the command by the pid the runtime
+ * wrote to <bundle>/exec-<token>.pid (false while there is none); removing
+ * both files; the runtime handler a container runs under (malloc'd).
+ */
+int sandboxd_exec_write_spec(Sandboxd *sd, const char *id, const char *token, char **cmd,
+			     size_t n_cmd, bool terminal, CrispError **err);
+bool sandboxd_exec_kill(Sandboxd *sd, const char *id, const char *token);
+void sandboxd_exec_cleanup(Sandboxd *sd, const char *id, const char *token);
+char *sandboxd_container_handler(Sandboxd *sd, const SandboxdContainer *c);
+
 #endif

@@ -53,9 +53,8 @@ static void *drain(void *arg)
 	return NULL;
 }
 
-/* The container's process spec with other argv and no terminal. */
-static int write_process_spec(Sandboxd *sd, const char *id, const char *token,
-			      const Runtime__V1__ExecSyncRequest *q, CrispError **err)
+int sandboxd_exec_write_spec(Sandboxd *sd, const char *id, const char *token, char **cmd,
+			     size_t n_cmd, bool terminal, CrispError **err)
 {
 	_cleanup_free_ char *config = xasprintf("%s/%s/config.json", sd->bundles_dir, id);
 	_cleanup_free_ char *path = xasprintf("%s/%s/exec-%s.json", sd->bundles_dir, id, token);
@@ -67,10 +66,12 @@ static int write_process_spec(Sandboxd *sd, const char *id, const char *token,
 		return crisp_error_set(err, CRISP_ERR_INTERNAL, EIO, "%s: %s", config, jerr.text);
 	}
 	json_t *argv = json_array();
-	for (size_t i = 0; i < q->n_cmd; i++)
-		json_array_append_new(argv, json_string(q->cmd[i]));
+	for (size_t i = 0; i < n_cmd; i++)
+		json_array_append_new(argv, json_string(cmd[i]));
 	json_object_set_new(process, "args", argv);
-	json_object_set_new(process, "terminal", json_false());
+	json_object_set_new(process, "terminal", json_boolean(terminal));
+	/* The size comes from the terminal runc is handed, and resizes after. */
+	json_object_del(process, "consoleSize");
 	int r = json_dump_file(process, path, JSON_COMPACT) < 0
 			? crisp_error_set_errno(err, CRISP_ERR_INTERNAL, errno, "writing %s", path)
 			: 0;
@@ -78,12 +79,29 @@ static int write_process_spec(Sandboxd *sd, const char *id, const char *token,
 	return r;
 }
 
-static void kill_exec(Sandboxd *sd, const char *id, const char *token)
+bool sandboxd_exec_kill(Sandboxd *sd, const char *id, const char *token)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s/exec-%s.pid", sd->bundles_dir, id, token);
 	int pid = sandboxd_read_int(path, 0);
-	if (pid > 0)
-		kill(pid, SIGKILL);
+	return pid > 0 && kill(pid, SIGKILL) == 0;
+}
+
+void sandboxd_exec_cleanup(Sandboxd *sd, const char *id, const char *token)
+{
+	_cleanup_free_ char *spec = xasprintf("%s/%s/exec-%s.json", sd->bundles_dir, id, token);
+	_cleanup_free_ char *pid = xasprintf("%s/%s/exec-%s.pid", sd->bundles_dir, id, token);
+	(void)unlink(spec);
+	(void)unlink(pid);
+}
+
+char *sandboxd_container_handler(Sandboxd *sd, const SandboxdContainer *c)
+{
+	SandboxdPod pod = { 0 };
+	char *handler = NULL;
+	if (sandboxd_pod_get(sd, c->pod_id, &pod, NULL) == 0 && pod.handler && *pod.handler)
+		handler = xstrdup(pod.handler);
+	sandboxd_pod_done(&pod);
+	return handler ? handler : xstrdup(sd->config->default_runtime);
 }
 
 static int run_exec(Sandboxd *sd, const SandboxdContainer *c, const char *handler,
@@ -92,7 +110,7 @@ static int run_exec(Sandboxd *sd, const SandboxdContainer *c, const char *handle
 {
 	char token[17];
 	sandboxd_runtime_token(token);
-	int r = write_process_spec(sd, c->id, token, q, err);
+	int r = sandboxd_exec_write_spec(sd, c->id, token, q->cmd, q->n_cmd, false, err);
 	if (r < 0)
 		return r;
 
@@ -121,7 +139,7 @@ static int run_exec(Sandboxd *sd, const SandboxdContainer *c, const char *handle
 		safe_close(pipes[0][1]);
 		safe_close(pipes[1][1]);
 		if (r < 0 && *err && (*err)->code == CRISP_ERR_DEADLINE) {
-			kill_exec(sd, c->id, token);
+			sandboxd_exec_kill(sd, c->id, token);
 			crisp_error_free(*err);
 			*err = NULL;
 			r = crisp_error_set(err, CRISP_ERR_DEADLINE, ETIMEDOUT,
@@ -149,10 +167,7 @@ static int run_exec(Sandboxd *sd, const SandboxdContainer *c, const char *handle
 	safe_close(pipes[0][0]);
 	safe_close(pipes[1][0]);
 	safe_close(null);
-	_cleanup_free_ char *spec = xasprintf("%s/%s/exec-%s.json", sd->bundles_dir, c->id, token);
-	_cleanup_free_ char *pid = xasprintf("%s/%s/exec-%s.pid", sd->bundles_dir, c->id, token);
-	(void)unlink(spec);
-	(void)unlink(pid);
+	sandboxd_exec_cleanup(sd, c->id, token);
 	return r;
 }
 
@@ -166,19 +181,14 @@ int sandboxd_exec_sync(CrispRequest *req, void *userdata, CrispError **err)
 	int r = sandboxd_container_find(sd, q->container_id, &c, err);
 	if (r < 0)
 		return r;
-	_cleanup_free_ char *handler = NULL;
-	SandboxdPod pod = { 0 };
-	if (sandboxd_pod_get(sd, c.pod_id, &pod, NULL) == 0)
-		handler = xstrdup(pod.handler);
-	sandboxd_pod_done(&pod);
+	_cleanup_free_ char *handler = sandboxd_container_handler(sd, &c);
 	if (strcmp(c.state, "running") != 0)
 		r = crisp_error_set(err, CRISP_ERR_FAILED_PRECONDITION, EINVAL,
 				    "container %s is not running", c.id);
 	Output out[2] = { { .fd = -1 }, { .fd = -1 } };
 	int code = 0;
 	if (r == 0)
-		r = run_exec(sd, &c, handler ? handler : sd->config->default_runtime, q, out, &code,
-			     err);
+		r = run_exec(sd, &c, handler, q, out, &code, err);
 	sandboxd_container_done(&c);
 	if (r == 0) {
 		/*

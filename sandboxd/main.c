@@ -42,6 +42,10 @@ static const CrispHandler sandboxd_handlers[] = {
 	  sandboxd_container_create, CRISP_HANDLER_ASYNC, 0 },
 	{ CRISP_MSG_SANDBOXD_POD_RUN_REQ, &crisp__pod_run_request__descriptor, sandboxd_pod_run,
 	  CRISP_HANDLER_ASYNC, 0 },
+	{ CRISP_MSG_SANDBOXD_EXEC_START_REQ, &crisp__exec_start_request__descriptor,
+	  sandboxd_exec_start, CRISP_HANDLER_ASYNC, 0 },
+	{ CRISP_MSG_SANDBOXD_ATTACH_REQ, &crisp__container_attach_request__descriptor,
+	  sandboxd_attach, CRISP_HANDLER_ASYNC, 0 },
 	{ CRISP_MSG_SANDBOXD_POD_SET_NETWORK_REQ, &crisp__pod_set_network_request__descriptor,
 	  sandboxd_pod_set_network, CRISP_HANDLER_ASYNC, 0 },
 };

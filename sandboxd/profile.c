@@ -23,16 +23,27 @@ static const int sandboxd_caps[] = {
 };
 
 static const char *const sandboxd_syscalls[] = {
-	CRISP_SYSCALLS_FILES, "mount", "umount2", "kill",    "pidfd_open",
-	"pidfd_send_signal",  "wait4", "waitid",  "connect", /* conmon's attach sockets */
-	"inotify_init1",				     /* conmon's exit files are watched */
-	"inotify_add_watch",  NULL,
+	CRISP_SYSCALLS_FILES,
+	"mount",
+	"umount2",
+	"kill",
+	"pidfd_open",
+	"pidfd_send_signal",
+	"wait4",
+	"waitid",
+	"connect",	 /* conmon's attach sockets */
+	"inotify_init1", /* conmon's exit files are watched */
+	"inotify_add_watch",
+	"socketpair", /* an exec session's status channel */
+	NULL,
 };
 
 static const CrispSyscallArgRule sandboxd_arg_rules[] = {
 	{ "socket", 0, 0xffffffffu, AF_UNIX },
 	{ "ioctl", 1, 0xffffffffu, TCGETS },
 	{ "ioctl", 1, 0xffffffffu, FIONREAD },
+	{ "ioctl", 1, 0xffffffffu, TIOCSPTLCK },  /* a pty for an interactive exec */
+	{ "ioctl", 1, 0xffffffffu, TIOCGPTPEER }, /* its slave, without a path */
 	{ NULL, 0, 0, 0 },
 };
 

@@ -97,6 +97,9 @@ int sandboxd_update_pod_resources(CrispRequest *req, void *userdata, CrispError 
 
 /* ExecSync (exec.c). */
 int sandboxd_exec_sync(CrispRequest *req, void *userdata, CrispError **err);
+/* Streaming exec and attach (exec_stream.c): fds for streamd, through criapi. */
+int sandboxd_exec_start(CrispRequest *req, void *userdata, CrispError **err);
+int sandboxd_attach(CrispRequest *req, void *userdata, CrispError **err);
 
 /* Builds the command line of each program sandboxd runs (spawn.c in this folder). */
 int sandboxd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char ***ret_envp,

@@ -95,11 +95,7 @@ static int open_running(Sandboxd *sd, const char *asked, SandboxdContainer *ret,
 		sandboxd_container_done(ret);
 		return r;
 	}
-	SandboxdPod pod = { 0 };
-	*ret_handler = sandboxd_pod_get(sd, ret->pod_id, &pod, NULL) == 0
-			       ? xstrdup(pod.handler)
-			       : xstrdup(sd->config->default_runtime);
-	sandboxd_pod_done(&pod);
+	*ret_handler = sandboxd_container_handler(sd, ret);
 	return 0;
 }
 

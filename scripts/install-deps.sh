@@ -11,7 +11,7 @@ build_pkgs=(
 	libgrpc-dev
 	libcap-ng-dev libseccomp-dev libsqlite3-dev
 	libnl-3-dev libnl-route-3-dev
-	libcurl4-openssl-dev libarchive-dev libssl-dev libjansson-dev
+	libcurl4-openssl-dev libarchive-dev libssl-dev libjansson-dev zlib1g-dev
 	libsystemd-dev libmicrohttpd-dev libinih-dev
 )
 run_pkgs=(

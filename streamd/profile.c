@@ -13,6 +13,7 @@
 static const char *const streamd_syscalls[] = {
 	"bind",
 	"listen",
+	"socketpair", /* libmicrohttpd: its inter-thread channel, and TLS upgrades */
 	NULL,
 };
 
