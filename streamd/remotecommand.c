@@ -289,7 +289,8 @@ static void relay_output(Session *s, Output *o)
 			o->eof = true;
 			return;
 		}
-		int ch = buf[0] == 2 ? CH_STDERR : CH_STDOUT;
+		/* conmon's pipe numbers: 2 stdout, 3 stderr. */
+		int ch = buf[0] == 3 ? CH_STDERR : CH_STDOUT;
 		if (ch == CH_STDERR && !conn_has_channel(s->c, CH_STDERR))
 			ch = CH_STDOUT;
 		if (k > 1 && conn_can_send(s->c, ch))
