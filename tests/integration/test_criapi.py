@@ -107,6 +107,10 @@ IMPLEMENTED = {
     "RemoveContainer": (grpc.StatusCode.OK, ""),
     "ListContainers": (grpc.StatusCode.OK, ""),
     "ExecSync": (grpc.StatusCode.NOT_FOUND, "no container"),
+    # Streaming calls check the container (pod) in sandboxd before streamd gives a URL.
+    "Exec": (grpc.StatusCode.NOT_FOUND, "no container"),
+    "Attach": (grpc.StatusCode.NOT_FOUND, "no container"),
+    "PortForward": (grpc.StatusCode.NOT_FOUND, "no pod"),
     "ContainerStats": (grpc.StatusCode.NOT_FOUND, "no container"),
     "ListContainerStats": (grpc.StatusCode.OK, ""),
     "PodSandboxStats": (grpc.StatusCode.NOT_FOUND, "no pod"),
