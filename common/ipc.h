@@ -107,5 +107,11 @@ static inline void crisp_proto_freep(void *p)
 
 /* Returns a malloc'd packed copy of msg and its length. */
 uint8_t *crisp_proto_pack(const ProtobufCMessage *msg, size_t *ret_len);
+/*
+ * A deep copy of a message we hold (it was checked when it came in), to keep
+ * after the original is freed.  Free it with protobuf_c_message_free_unpacked
+ * (msg, NULL); a message that does not survive its own packing aborts.
+ */
+ProtobufCMessage *crisp_proto_copy(const ProtobufCMessage *msg);
 
 #endif

@@ -120,3 +120,13 @@ uint8_t *crisp_proto_pack(const ProtobufCMessage *msg, size_t *ret_len)
 	*ret_len = len;
 	return buf;
 }
+
+ProtobufCMessage *crisp_proto_copy(const ProtobufCMessage *msg)
+{
+	size_t len;
+	_cleanup_free_ uint8_t *buf = crisp_proto_pack(msg, &len);
+	ProtobufCMessage *copy = protobuf_c_message_unpack(msg->descriptor, NULL, len, buf);
+	if (!copy)
+		abort(); /* packed here, from a message that was valid */
+	return copy;
+}

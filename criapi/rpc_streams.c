@@ -32,14 +32,12 @@ typedef struct StreamCall {
 	int64_t deadline_ms;
 	uint16_t streamd_type; /* the CRI call's type on streamd's channel */
 	const ProtobufCMessageDescriptor *response;
-	uint8_t *request; /* the CRI request, packed: ours after the handler returns */
-	size_t request_len;
-	const ProtobufCMessageDescriptor *request_desc;
+	ProtobufCMessage *request; /* our copy: the call's is gone when the handler returns */
 } StreamCall;
 
 static void call_free(StreamCall *c)
 {
-	free(c->request);
+	protobuf_c_message_free_unpacked(c->request, NULL);
 	free(c);
 }
 
@@ -52,13 +50,7 @@ static void registered(void *flow, ProtobufCMessage *answer, CrispError *err)
 		return;
 	}
 	/* The answer is freed after this step: the response gets its own copy. */
-	size_t len = protobuf_c_message_get_packed_size(answer);
-	_cleanup_free_ uint8_t *buf = xmalloc(len + 1);
-	protobuf_c_message_pack(answer, buf);
-	ProtobufCMessage *copy = protobuf_c_message_unpack(c->response, NULL, len, buf);
-	if (!copy)
-		abort(); /* we packed it ourselves */
-	CriapiResponse resp = { copy, criapi_response_free_plain };
+	CriapiResponse resp = { crisp_proto_copy(answer), criapi_response_free_plain };
 	criapi_reply_finish(c->reply, &resp, NULL);
 	call_free(c);
 }
@@ -66,43 +58,28 @@ static void registered(void *flow, ProtobufCMessage *answer, CrispError *err)
 static void checked(void *flow, ProtobufCMessage *answer, CrispError *err)
 {
 	StreamCall *c = flow;
+	_cleanup_error_ CrispError *not_ready = NULL;
 	if (!err && c->streamd_type == CRISP_MSG_STREAMD_BASE + 4) {
 		const Runtime__V1__PodSandboxStatusResponse *a = (const void *)answer;
-		if (!a->status ||
-		    a->status->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY) {
-			_cleanup_error_ CrispError *e = NULL;
-			crisp_error_set(&e, CRISP_ERR_FAILED_PRECONDITION, EINVAL,
+		if (!a->status || a->status->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
+			crisp_error_set(&not_ready, CRISP_ERR_FAILED_PRECONDITION, EINVAL,
 					"pod sandbox %s is not ready",
 					a->status ? a->status->id : "?");
-			criapi_reply_finish(c->reply, NULL, e);
-			call_free(c);
-			return;
-		}
 	} else if (!err) {
 		const Runtime__V1__ContainerStatusResponse *a = (const void *)answer;
 		if (!a->status ||
-		    a->status->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING) {
-			_cleanup_error_ CrispError *e = NULL;
-			crisp_error_set(&e, CRISP_ERR_FAILED_PRECONDITION, EINVAL,
+		    a->status->state != RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING)
+			crisp_error_set(&not_ready, CRISP_ERR_FAILED_PRECONDITION, EINVAL,
 					"container %s is not running",
 					a->status ? a->status->id : "?");
-			criapi_reply_finish(c->reply, NULL, e);
-			call_free(c);
-			return;
-		}
 	}
-	if (err) {
-		criapi_reply_finish(c->reply, NULL, err);
+	if (err || not_ready) {
+		criapi_reply_finish(c->reply, NULL, err ? err : not_ready);
 		call_free(c);
 		return;
 	}
-	ProtobufCMessage *req =
-		protobuf_c_message_unpack(c->request_desc, NULL, c->request_len, c->request);
-	if (!req)
-		abort();
-	criapi_flow_call(c, CRISP__BACKEND__BACKEND_STREAMD, c->streamd_type, req, c->response,
-			 c->deadline_ms, registered);
-	protobuf_c_message_free_unpacked(req, NULL);
+	criapi_flow_call(c, CRISP__BACKEND__BACKEND_STREAMD, c->streamd_type, c->request,
+			 c->response, c->deadline_ms, registered);
 }
 
 static StreamCall *call_new(const CriapiCall *call, uint16_t streamd_type,
@@ -113,10 +90,7 @@ static StreamCall *call_new(const CriapiCall *call, uint16_t streamd_type,
 	c->deadline_ms = call->deadline_ms;
 	c->streamd_type = streamd_type;
 	c->response = response;
-	c->request_desc = call->request->descriptor;
-	c->request_len = protobuf_c_message_get_packed_size(call->request);
-	c->request = xmalloc(c->request_len + 1);
-	protobuf_c_message_pack(call->request, c->request);
+	c->request = crisp_proto_copy(call->request);
 	return c;
 }
 

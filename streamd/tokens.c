@@ -47,17 +47,6 @@ static void sweep_locked(int64_t now)
 	}
 }
 
-static ProtobufCMessage *copy_message(const ProtobufCMessage *msg)
-{
-	size_t len = protobuf_c_message_get_packed_size(msg);
-	_cleanup_free_ uint8_t *buf = xmalloc(len + 1);
-	protobuf_c_message_pack(msg, buf);
-	ProtobufCMessage *copy = protobuf_c_message_unpack(msg->descriptor, NULL, len, buf);
-	if (!copy)
-		abort(); /* packed here */
-	return copy;
-}
-
 int streamd_token_add(StreamKind kind, const ProtobufCMessage *msg,
 		      char ret_token[static STREAMD_TOKEN_LEN + 1], CrispError **err)
 {
@@ -69,7 +58,7 @@ int streamd_token_add(StreamKind kind, const ProtobufCMessage *msg,
 		snprintf(e->token + 2 * i, 3, "%02x", raw[i]);
 	e->kind = kind;
 	e->expires_ms = crisp_now_ms() + STREAMD_TOKEN_TTL_MS;
-	e->msg = copy_message(msg);
+	e->msg = crisp_proto_copy(msg);
 
 	pthread_mutex_lock(&lock);
 	sweep_locked(crisp_now_ms());
