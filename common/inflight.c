@@ -7,6 +7,7 @@
  */
 #include "inflight.h"
 
+#include "clock.h"
 #include "macros.h"
 
 #include <string.h>
@@ -18,11 +19,7 @@ struct CrispInflightKey {
 
 void crisp_inflight_init(CrispInflight *t)
 {
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&t->released, &attr);
-	pthread_condattr_destroy(&attr);
+	crisp_cond_init_monotonic(&t->released);
 	t->keys = NULL;
 }
 

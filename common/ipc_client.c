@@ -55,24 +55,10 @@ typedef struct ReaderArgs {
 	Channel *channel;
 } ReaderArgs;
 
-int64_t crisp_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits on cond (a CLOCK_MONOTONIC condition variable) for at most ms milliseconds. */
 static void cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	struct timespec ts = crisp_monotonic_in_ms(ms);
 	pthread_cond_timedwait(cond, lock, &ts);
 }
 
@@ -98,12 +84,8 @@ CrispIpcClient *crisp_ipc_client_new(const char *expect_peer)
 	c->expect_peer = xstrdup(expect_peer);
 	pthread_mutex_init(&c->lock, NULL);
 	/* Deadlines are monotonic; a wall-clock jump must not stretch or cut a wait. */
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cond, &ca);
-	pthread_cond_init(&c->timer_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	crisp_cond_init_monotonic(&c->cond);
+	crisp_cond_init_monotonic(&c->timer_cond);
 	c->next_id = 1;
 	return c;
 }

@@ -11,6 +11,7 @@
 #ifndef CRISP_IPC_CLIENT_H
 #define CRISP_IPC_CLIENT_H
 
+#include "clock.h"
 #include "error.h"
 #include "ipc.h"
 
@@ -36,9 +37,6 @@ int crisp_ipc_client_attach(CrispIpcClient *c, int fd, int timeout_ms, CrispErro
 
 /* True while a channel is attached and alive. */
 bool crisp_ipc_client_is_up(CrispIpcClient *c);
-
-/* Monotonic milliseconds, the clock of every deadline here. */
-int64_t crisp_now_ms(void);
 
 /*
  * Sends req (type `type`, with n_fds fds) and waits for its answer until

@@ -39,7 +39,9 @@ typedef struct Netd {
 	NetdNetworks *networks;
 	CrispInflight busy;
 	int inotify_fd;
-	int stop_fd; /* an eventfd that ends the watcher */
+	bool reloading;		 /* the watcher has taken events and not yet swapped networks */
+	pthread_cond_t reloaded; /* signalled when it has */
+	int stop_fd;		 /* an eventfd that ends the watcher */
 	pthread_t watcher;
 	bool watcher_started;
 } Netd;
@@ -56,7 +58,11 @@ static inline Netd *netd_of(void *userdata)
 /* Start-up, the conf dir watcher, reconciliation (state.c). */
 int netd_setup(CrispBackend *b, CrispError **err);
 void netd_teardown(CrispBackend *b);
-/* The current networks, referenced (netd_networks_unref when done). */
+/*
+ * The current networks, referenced (netd_networks_unref when done).  A change
+ * to the conf dir made before the call is seen: the call waits (up to a
+ * second) for the watcher to load it.
+ */
 NetdNetworks *netd_current_networks(Netd *nd);
 
 /* Network readiness and the pod CIDR (status.c). */

@@ -9,6 +9,7 @@
  */
 #include "netd.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -18,6 +19,9 @@
 #include <sys/stat.h>
 
 #include "netns.h"
+
+/* How long a caller waits for the watcher to load a change it has queued. */
+#define SETTLE_MAX_MS 1000
 
 const CrispDbMigration netd_migrations[] = {
 	CRISP_DB_MIGRATION_META,
@@ -43,9 +47,32 @@ const CrispDbMigration netd_migrations[] = {
 };
 const size_t netd_n_migrations = ELEMENTSOF(netd_migrations);
 
+/* Events not yet taken by the watcher. */
+static bool events_pending(Netd *nd)
+{
+	struct pollfd p = { .fd = nd->inotify_fd, .events = POLLIN };
+	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+/*
+ * A caller that has just written a config (a CNI installer, then the
+ * kubelet's next Status) must not see the networks from before it.  The
+ * watcher marks itself reloading before it reads events, so a change is
+ * always either still queued on the inotify fd or covered by the flag.
+ */
 NetdNetworks *netd_current_networks(Netd *nd)
 {
-	pthread_mutex_lock(&nd->lock);
+	int64_t until = crisp_now_ms() + SETTLE_MAX_MS;
+	for (;;) {
+		bool queued = nd->watcher_started && events_pending(nd);
+		pthread_mutex_lock(&nd->lock);
+		int64_t left = until - crisp_now_ms();
+		if ((!queued && !nd->reloading) || left <= 0)
+			break;
+		struct timespec ts = crisp_monotonic_in_ms(left < 20 ? left : 20);
+		pthread_cond_timedwait(&nd->reloaded, &nd->lock, &ts);
+		pthread_mutex_unlock(&nd->lock);
+	}
 	NetdNetworks *n = netd_networks_ref(nd->networks);
 	pthread_mutex_unlock(&nd->lock);
 	return n;
@@ -58,6 +85,8 @@ static void reload(Netd *nd)
 	pthread_mutex_lock(&nd->lock);
 	NetdNetworks *old = nd->networks;
 	nd->networks = n;
+	nd->reloading = false;
+	pthread_cond_broadcast(&nd->reloaded);
 	pthread_mutex_unlock(&nd->lock);
 	if (n->n)
 		log_info("CNI: %zu network%s from %s, first \"%s\"", n->n, n->n == 1 ? "" : "s",
@@ -93,6 +122,9 @@ static void *watch(void *arg)
 			break;
 		if (!(p[0].revents & POLLIN))
 			continue;
+		pthread_mutex_lock(&nd->lock);
+		nd->reloading = true;
+		pthread_mutex_unlock(&nd->lock);
 		char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 		ssize_t n = read(nd->inotify_fd, buf, sizeof(buf));
 		bool gone = false;
@@ -162,6 +194,7 @@ int netd_setup(CrispBackend *b, CrispError **err)
 	nd->db = b->db;
 	nd->inotify_fd = nd->stop_fd = -1;
 	pthread_mutex_init(&nd->lock, NULL);
+	crisp_cond_init_monotonic(&nd->reloaded);
 	crisp_inflight_init(&nd->busy);
 	nd->pins_dir = crisp_state_path(nd->config, NETD_PINS_DIR);
 	int r = crisp_mkdir_p(nd->pins_dir, 0700);
@@ -199,6 +232,7 @@ void netd_teardown(CrispBackend *b)
 	safe_close(nd->inotify_fd);
 	safe_close(nd->stop_fd);
 	netd_networks_unref(nd->networks);
+	pthread_cond_destroy(&nd->reloaded);
 	crisp_inflight_done(&nd->busy);
 	free(nd->pins_dir);
 	free(nd);

@@ -10,6 +10,7 @@
  * noticed by a watcher on conmon's exit files, so its STOPPED event comes
  * when it happens, not when someone asks.
  */
+#include "clock.h"
 #include "containers.h"
 
 #include "ipc_types.h"
@@ -37,11 +38,7 @@ static uint64_t last_seq;
 
 static void ring_init(void)
 {
-	pthread_condattr_t a;
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(&ring_cond, &a);
-	pthread_condattr_destroy(&a);
+	crisp_cond_init_monotonic(&ring_cond);
 }
 
 static int64_t now_ns(void)
@@ -133,14 +130,7 @@ int sandboxd_wait_events(CrispRequest *req, void *userdata _unused_, CrispError 
 {
 	const Crisp__WaitEventsRequest *q = (const void *)req->msg;
 	uint32_t wait = q->max_wait_ms < WAIT_MAX_MS ? q->max_wait_ms : WAIT_MAX_MS;
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += wait / 1000;
-	until.tv_nsec += (long)(wait % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	struct timespec until = crisp_monotonic_in_ms(wait);
 
 	pthread_once(&ring_once, ring_init);
 	pthread_mutex_lock(&ring_lock);

@@ -11,6 +11,7 @@
  */
 #include "streamd.h"
 
+#include "clock.h"
 #include "daemon.h"
 #include "ipc_types.h"
 #include "log.h"
@@ -35,17 +36,6 @@ static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER;
 static Pending *pending;
 static uint64_t next_session = 1;
 
-static void timespec_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
 static void unlink_locked(Pending *p)
 {
 	for (Pending **q = &pending; *q; q = &(*q)->next)
@@ -66,11 +56,7 @@ int streamd_work_run(Crisp__StreamWorkReply *q, int timeout_ms, StreamWorkResult
 		     CrispError **err)
 {
 	Pending *p = xcalloc(1, sizeof(*p));
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	crisp_cond_init_monotonic(&p->cond);
 	p->work = q;
 
 	pthread_mutex_lock(&lock);
@@ -78,8 +64,7 @@ int streamd_work_run(Crisp__StreamWorkReply *q, int timeout_ms, StreamWorkResult
 	p->next = pending;
 	pending = p;
 	pthread_cond_signal(&work_cond);
-	struct timespec until;
-	timespec_in(&until, timeout_ms);
+	struct timespec until = crisp_monotonic_in_ms(timeout_ms);
 	while (!p->done)
 		if (pthread_cond_timedwait(&p->cond, &lock, &until) == ETIMEDOUT)
 			break;
@@ -120,8 +105,7 @@ int streamd_work_wait(CrispRequest *req, void *userdata _unused_, CrispError **e
 {
 	const Crisp__StreamWorkRequest *q = (const void *)req->msg;
 	int wait_ms = q->max_wait_ms > MAX_WAIT_MS ? MAX_WAIT_MS : (int)q->max_wait_ms;
-	struct timespec until;
-	timespec_in(&until, wait_ms);
+	struct timespec until = crisp_monotonic_in_ms(wait_ms);
 
 	pthread_mutex_lock(&lock);
 	Pending *found = NULL;
