@@ -9,13 +9,21 @@
  *
  * Everything runs on the session's thread: conn_poll reads and parses the
  * client's frames into events, answers PINGs and WebSocket control frames,
- * and writes queued output while waiting.  Flow control follows SPDY/3.1:
- * what we send is bounded by the client's stream and session windows (the
- * application asks conn_room before reading from its fds), and we grant
- * the client window again only as the application consumes its data, so
- * a command that does not read its stdin holds the client back instead of
- * filling our memory.  WebSocket has no windows: reading from the client
- * stops while a channel's data waits, and output is bounded by the buffer.
+ * and writes queued output while waiting.
+ *
+ * Flow control.  The application asks conn_room before it reads from its
+ * fds, so output is bounded by our buffer and, over SPDY, by the client's
+ * stream and session windows.  But the SPDY clients Kubernetes uses (the
+ * spdystream library: kubectl, client-go, the API server) never send a
+ * WINDOW_UPDATE, and the servers they talk to never wait for one.  So a
+ * client's windows bind us only once it shows it keeps them (a
+ * WINDOW_UPDATE or a SETTINGS frame); one that lets a window run out and
+ * stays silent for CONN_WINDOW_GRACE_MS is taken not to count, and from then
+ * on only the buffer and TCP hold us back.  The other way, we return window
+ * to the client as the application consumes its data, for clients that
+ * count, but we do not hold a client to it: the application stops reading
+ * from the client (conn_pause_input) while its own buffer is full, and TCP
+ * holds the client back.  WebSocket has only that.
  * A frame that breaks the protocol, or one larger than CONN_MAX_FRAME,
  * closes the connection (GOAWAY PROTOCOL_ERROR, or close code 1002/1009).
  */
@@ -34,12 +42,12 @@
 #define CONN_OUT_MAX (1u << 20)	     /* queued output before the room is 0 */
 #define CONN_CHUNK (16u << 10)	     /* data per frame we send */
 #define CONN_FLUSH_MS 5000
+#define CONN_WINDOW_GRACE_MS 250 /* see "Flow control" above */
 
 typedef struct Channel {
 	bool used;
 	uint32_t stream_id;
 	int64_t send_window; /* SPDY: what the client lets us send on it */
-	int64_t recv_window; /* SPDY: what we let the client send */
 	bool fin_received, fin_sent;
 } Channel;
 
@@ -58,8 +66,11 @@ struct Conn {
 
 	/* SPDY */
 	SpdyZ *inflater, *deflater;
-	int64_t session_send_window, session_recv_window;
+	int64_t session_send_window;
 	int64_t initial_send_window;
+	bool client_counts;	/* it sent WINDOW_UPDATE or SETTINGS: its windows bind us */
+	bool windowless;	/* it let a window run out and said nothing: they do not */
+	int64_t stalled_since; /* when a window ran out while neither was known */
 	uint32_t last_stream_id;
 	bool opened_fin; /* the last SYN_STREAM came with FIN */
 	int fin_pending; /* a DATA frame's FIN, reported after its data (channel or -1) */
@@ -105,7 +116,6 @@ Conn *conn_new(int sock, ConnProtocol proto, bool ws_base64, const uint8_t *extr
 	c->fin_pending = -1;
 	c->initial_send_window = SPDY_DEFAULT_WINDOW;
 	c->session_send_window = SPDY_DEFAULT_WINDOW;
-	c->session_recv_window = SPDY_DEFAULT_WINDOW;
 	int fl = fcntl(sock, F_GETFL);
 	if (fl >= 0)
 		(void)fcntl(sock, F_SETFL, fl | O_NONBLOCK);
@@ -165,16 +175,12 @@ static void fail(Conn *c, const char *why, uint32_t status)
 		return;
 	log_info("streaming connection closed: %s", why);
 	if (c->proto == CONN_SPDY) {
-		{
-			uint8_t *frame = spdy_build_goaway(c->last_stream_id, status, &len);
-			queue_frame(c, frame, len);
-		}
+		uint8_t *frame = spdy_build_goaway(c->last_stream_id, status, &len);
+		queue_frame(c, frame, len);
 	} else {
 		uint16_t code = status == SPDY_GOAWAY_PROTOCOL_ERROR ? 1002 : 1009;
-		{
-			uint8_t *frame = ws_build_close(code, why, &len);
-			queue_frame(c, frame, len);
-		}
+		uint8_t *frame = ws_build_close(code, why, &len);
+		queue_frame(c, frame, len);
 	}
 	c->closed = true;
 }
@@ -186,21 +192,16 @@ void conn_accept_stream(Conn *c, uint32_t stream_id, int channel)
 	*ch = (Channel){ .used = true,
 			 .fin_received = c->opened_fin && c->last_stream_id == stream_id,
 			 .stream_id = stream_id,
-			 .send_window = c->initial_send_window,
-			 .recv_window = SPDY_DEFAULT_WINDOW };
-	{
-		uint8_t *frame = spdy_build_syn_reply(c->deflater, stream_id, 0, NULL, 0, &len);
-		queue_frame(c, frame, len);
-	}
+			 .send_window = c->initial_send_window };
+	uint8_t *frame = spdy_build_syn_reply(c->deflater, stream_id, 0, NULL, 0, &len);
+	queue_frame(c, frame, len);
 }
 
 void conn_refuse_stream(Conn *c, uint32_t stream_id)
 {
 	size_t len;
-	{
-		uint8_t *frame = spdy_build_rst_stream(stream_id, SPDY_RST_REFUSED_STREAM, &len);
-		queue_frame(c, frame, len);
-	}
+	uint8_t *frame = spdy_build_rst_stream(stream_id, SPDY_RST_REFUSED_STREAM, &len);
+	queue_frame(c, frame, len);
 }
 
 bool conn_can_send(Conn *c, int channel)
@@ -210,6 +211,23 @@ bool conn_can_send(Conn *c, int channel)
 	if (c->proto == CONN_WEBSOCKET)
 		return true;
 	return c->ch[channel].used && !c->ch[channel].fin_sent;
+}
+
+/* Whether a send window of w lets us send (see "Flow control" above). */
+static bool window_open(Conn *c, int64_t w)
+{
+	if (w > 0 || c->windowless)
+		return true;
+	if (c->client_counts)
+		return false;
+	int64_t now = crisp_now_ms();
+	if (!c->stalled_since)
+		c->stalled_since = now;
+	if (now - c->stalled_since < CONN_WINDOW_GRACE_MS)
+		return false;
+	log_debug("streaming client sends no WINDOW_UPDATE: its windows are not kept");
+	c->windowless = true;
+	return true;
 }
 
 size_t conn_room(Conn *c, int channel)
@@ -224,9 +242,9 @@ size_t conn_room(Conn *c, int channel)
 		return 0;
 	int64_t w =
 		ch->send_window < c->session_send_window ? ch->send_window : c->session_send_window;
-	if (w <= 0)
+	if (!window_open(c, w))
 		return 0;
-	return (size_t)w < room ? (size_t)w : room;
+	return w > 0 && (size_t)w < room && !c->windowless ? (size_t)w : room;
 }
 
 static void ws_send_message(Conn *c, int channel, const uint8_t *data, size_t len)
@@ -238,19 +256,15 @@ static void ws_send_message(Conn *c, int channel, const uint8_t *data, size_t le
 		_cleanup_free_ uint8_t *msg = xmalloc(blen + 1);
 		msg[0] = (uint8_t)('0' + channel);
 		memcpy(msg + 1, b, blen);
-		{
-			uint8_t *frame = ws_build_frame(WS_OP_TEXT, msg, blen + 1, &flen);
-			queue_frame(c, frame, flen);
-		}
+		uint8_t *frame = ws_build_frame(WS_OP_TEXT, msg, blen + 1, &flen);
+		queue_frame(c, frame, flen);
 	} else {
 		_cleanup_free_ uint8_t *msg = xmalloc(len + 1);
 		msg[0] = (uint8_t)channel;
 		if (len)
 			memcpy(msg + 1, data, len);
-		{
-			uint8_t *frame = ws_build_frame(WS_OP_BINARY, msg, len + 1, &flen);
-			queue_frame(c, frame, flen);
-		}
+		uint8_t *frame = ws_build_frame(WS_OP_BINARY, msg, len + 1, &flen);
+		queue_frame(c, frame, flen);
 	}
 }
 
@@ -274,10 +288,8 @@ void conn_send(Conn *c, int channel, const void *data, size_t len)
 		return;
 	while (len) {
 		size_t k = len < CONN_CHUNK ? len : CONN_CHUNK, flen;
-		{
-			uint8_t *frame = spdy_build_data(ch->stream_id, 0, p, k, &flen);
-			queue_frame(c, frame, flen);
-		}
+		uint8_t *frame = spdy_build_data(ch->stream_id, 0, p, k, &flen);
+		queue_frame(c, frame, flen);
 		ch->send_window -= (int64_t)k;
 		c->session_send_window -= (int64_t)k;
 		p += k;
@@ -294,10 +306,8 @@ void conn_send_fin(Conn *c, int channel)
 	if (!ch->used || ch->fin_sent)
 		return;
 	ch->fin_sent = true;
-	{
-		uint8_t *frame = spdy_build_data(ch->stream_id, SPDY_FLAG_FIN, NULL, 0, &len);
-		queue_frame(c, frame, len);
-	}
+	uint8_t *frame = spdy_build_data(ch->stream_id, SPDY_FLAG_FIN, NULL, 0, &len);
+	queue_frame(c, frame, len);
 }
 
 void conn_consumed(Conn *c, int channel, size_t len)
@@ -306,18 +316,11 @@ void conn_consumed(Conn *c, int channel, size_t len)
 	if (c->closed || c->proto == CONN_WEBSOCKET || !len)
 		return;
 	Channel *ch = &c->ch[channel];
-	c->session_recv_window += (int64_t)len;
-	{
-		uint8_t *frame = spdy_build_window_update(0, (uint32_t)len, &flen);
-		queue_frame(c, frame, flen);
-	}
+	uint8_t *frame = spdy_build_window_update(0, (uint32_t)len, &flen);
+	queue_frame(c, frame, flen);
 	if (ch->used && !ch->fin_received) {
-		ch->recv_window += (int64_t)len;
-		{
-			uint8_t *frame =
-				spdy_build_window_update(ch->stream_id, (uint32_t)len, &flen);
-			queue_frame(c, frame, flen);
-		}
+		frame = spdy_build_window_update(ch->stream_id, (uint32_t)len, &flen);
+		queue_frame(c, frame, flen);
 	}
 }
 
@@ -365,8 +368,7 @@ static void spdy_control(Conn *c, const SpdyFrame *f, ConnEvent *ev)
 		    spdy_headers_decode(c->inflater, block, block_len, CONN_MAX_HEADERS, &h) < 0)
 			return fail(c, "malformed HEADERS", SPDY_GOAWAY_PROTOCOL_ERROR);
 		spdy_headers_done(&h);
-		if (f->type == SPDY_SYN_REPLY) /* we open no streams */
-		{
+		if (f->type == SPDY_SYN_REPLY) { /* we open no streams */
 			uint8_t *frame = spdy_build_rst_stream(id, SPDY_RST_PROTOCOL_ERROR, &len);
 			queue_frame(c, frame, len);
 		}
@@ -387,6 +389,7 @@ static void spdy_control(Conn *c, const SpdyFrame *f, ConnEvent *ev)
 		if (spdy_parse_settings(f, &w) < 0)
 			return fail(c, "malformed SETTINGS", SPDY_GOAWAY_PROTOCOL_ERROR);
 		if (w >= 0) {
+			c->client_counts = true;
 			for (int i = 0; i < CONN_MAX_CHANNELS; i++)
 				if (c->ch[i].used)
 					c->ch[i].send_window += w - c->initial_send_window;
@@ -397,8 +400,7 @@ static void spdy_control(Conn *c, const SpdyFrame *f, ConnEvent *ev)
 	case SPDY_PING:
 		if (spdy_parse_ping(f, &id) < 0)
 			return fail(c, "malformed PING", SPDY_GOAWAY_PROTOCOL_ERROR);
-		if (id & 1) /* the client's: echo it; even IDs would be answers to ours */
-		{
+		if (id & 1) { /* the client's: echo it; even IDs would be answers to ours */
 			uint8_t *frame = spdy_build_ping(id, &len);
 			queue_frame(c, frame, len);
 		}
@@ -410,6 +412,7 @@ static void spdy_control(Conn *c, const SpdyFrame *f, ConnEvent *ev)
 	case SPDY_WINDOW_UPDATE:
 		if (spdy_parse_window_update(f, &id, &x) < 0)
 			return fail(c, "malformed WINDOW_UPDATE", SPDY_GOAWAY_PROTOCOL_ERROR);
+		c->client_counts = true;
 		if (id == 0) {
 			c->session_send_window += x;
 			if (c->session_send_window > INT32_MAX)
@@ -419,11 +422,9 @@ static void spdy_control(Conn *c, const SpdyFrame *f, ConnEvent *ev)
 			ch->send_window += x;
 			if (ch->send_window > INT32_MAX) {
 				ch->fin_sent = ch->fin_received = true;
-				{
-					uint8_t *frame = spdy_build_rst_stream(
-						id, SPDY_RST_FLOW_CONTROL_ERROR, &len);
-					queue_frame(c, frame, len);
-				}
+				uint8_t *frame = spdy_build_rst_stream(
+					id, SPDY_RST_FLOW_CONTROL_ERROR, &len);
+				queue_frame(c, frame, len);
 			}
 		}
 		return;
@@ -438,24 +439,18 @@ static void spdy_data(Conn *c, const SpdyFrame *f, ConnEvent *ev)
 	int index;
 	Channel *ch = by_stream(c, f->stream_id, &index);
 	if (!ch || ch->fin_received) {
-		{
-			uint8_t *frame = spdy_build_rst_stream(f->stream_id,
-							       ch ? SPDY_RST_STREAM_ALREADY_CLOSED
-								  : SPDY_RST_INVALID_STREAM,
-							       &len);
-			queue_frame(c, frame, len);
-		}
+		uint8_t *frame = spdy_build_rst_stream(f->stream_id,
+						       ch ? SPDY_RST_STREAM_ALREADY_CLOSED
+							  : SPDY_RST_INVALID_STREAM,
+						       &len);
+		queue_frame(c, frame, len);
 		/* Still counted against the session: grant it back at once. */
 		if (f->len) {
-			uint8_t *frame = spdy_build_window_update(0, (uint32_t)f->len, &len);
+			frame = spdy_build_window_update(0, (uint32_t)f->len, &len);
 			queue_frame(c, frame, len);
 		}
 		return;
 	}
-	ch->recv_window -= (int64_t)f->len;
-	c->session_recv_window -= (int64_t)f->len;
-	if (ch->recv_window < 0 || c->session_recv_window < 0)
-		return fail(c, "the client sent past its window", SPDY_GOAWAY_PROTOCOL_ERROR);
 	if (f->flags & SPDY_FLAG_FIN) {
 		ch->fin_received = true;
 		c->fin_pending = index;
@@ -659,6 +654,13 @@ void conn_poll(Conn *c, struct pollfd *extra, size_t n_extra, int timeout_ms, Co
 	}
 	if (timeout_ms < 0 || idle_left < timeout_ms)
 		timeout_ms = (int)(idle_left > INT32_MAX ? INT32_MAX : idle_left);
+	if (c->stalled_since && !c->client_counts && !c->windowless) {
+		/* Wake when the grace ends, so the application asks conn_room again. */
+		int64_t grace_left = c->stalled_since + CONN_WINDOW_GRACE_MS - now;
+		int wake = grace_left > 0 ? (int)grace_left + 1 : 0;
+		if (wake < timeout_ms)
+			timeout_ms = wake;
+	}
 
 	struct pollfd p[1 + 16];
 	size_t n = 0;

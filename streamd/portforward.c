@@ -51,6 +51,20 @@ typedef struct PortForward {
 	Pair pairs[MAX_PAIRS];
 } PortForward;
 
+/*
+ * Reading from the client stops while a pair has PENDING_MAX bytes the pod
+ * has not taken yet: SPDY clients do not keep our windows (conn.c), so TCP
+ * is what holds them back.  One slow pod connection holds back the others on
+ * the session until it drains.
+ */
+static void hold_back_client(PortForward *pf)
+{
+	bool full = false;
+	for (int k = 0; k < MAX_PAIRS && !full; k++)
+		full = pf->pairs[k].used && pf->pairs[k].pending_len >= PENDING_MAX;
+	conn_pause_input(pf->c, full);
+}
+
 static void pair_close(PortForward *pf, int k)
 {
 	Pair *p = &pf->pairs[k];
@@ -61,6 +75,7 @@ static void pair_close(PortForward *pf, int k)
 	conn_send_fin(pf->c, 2 * k);
 	conn_send_fin(pf->c, 2 * k + 1);
 	p->done = true;
+	hold_back_client(pf);
 }
 
 static void pair_error(PortForward *pf, int k, const char *fmt, const char *detail)
@@ -131,6 +146,7 @@ static void flush_pending(PortForward *pf, int k)
 	}
 	if (!p->pending_len && p->client_fin && p->fd >= 0)
 		(void)shutdown(p->fd, SHUT_WR);
+	hold_back_client(pf);
 }
 
 static void from_pod(PortForward *pf, int k)
@@ -198,8 +214,7 @@ static void client_data(PortForward *pf, const ConnEvent *ev)
 {
 	int k = ev->channel / 2;
 	Pair *p = &pf->pairs[k];
-	if (ev->channel % 2 || p->fd < 0 || p->client_fin ||
-	    p->pending_len + ev->len > PENDING_MAX) {
+	if (ev->channel % 2 || p->fd < 0 || p->client_fin) {
 		conn_consumed(pf->c, ev->channel, ev->len); /* the error channel reads nothing */
 		return;
 	}

@@ -130,8 +130,9 @@ bool conn_has_channel(Conn *c, int channel);
 /* False once the channel was finished or reset: its data has nowhere to go. */
 bool conn_can_send(Conn *c, int channel);
 /*
- * Bytes the client will take on a channel now: SPDY's send windows; for a
- * WebSocket, room in the output buffer.  0 when nothing may be sent.
+ * Bytes the client will take on a channel now: room in the output buffer,
+ * and over SPDY the client's send windows if it keeps them (conn.c, "Flow
+ * control").  0 when nothing may be sent.
  */
 size_t conn_room(Conn *c, int channel);
 /* Queues data on a channel (len ≤ conn_room), or the end of it (FIN). */

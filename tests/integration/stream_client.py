@@ -771,11 +771,14 @@ class SpdyConnection(_Session):
     .protocol is the server's choice.  window_update says when the server gets
     its window back: "read" as data is read from a stream, "receive" as soon
     as it arrives (reads then never hold the server back), None never.
+    "ignored" behaves as the SPDY library of Kubernetes' clients does: no
+    flow control at all (no WINDOW_UPDATE sent, the server's windows not
+    waited for, and data past ours taken without complaint).
     """
 
     def __init__(self, url, protocols=(), ssl_context=None, timeout=10, headers=(),
                  window_update="read"):
-        if window_update not in ("read", "receive", None):
+        if window_update not in ("read", "receive", None, "ignored"):
             raise ValueError(f"bad window_update: {window_update!r}")
         protocols = [protocols] if isinstance(protocols, str) else list(protocols)
         req = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")]
@@ -877,6 +880,8 @@ class SpdyConnection(_Session):
                     if self.closed:
                         raise ConnectionError(f"connection closed ({self.close_error})")
                     avail = min(st.send_window, self._send_window)
+                    if self.window_update == "ignored":
+                        avail = MAX_DATA_CHUNK
                     if avail > 0 or off == len(view):
                         break
                     remaining = deadline - time.monotonic()
@@ -934,7 +939,7 @@ class SpdyConnection(_Session):
     def _consumed(self, st, n):
         """N bytes of ST (None: of no stream) are gone: give the window back
         once half of it is used up, or the stream's buffer is empty."""
-        if self.window_update is None:
+        if self.window_update in (None, "ignored"):
             return
         half = DEFAULT_WINDOW // 2
         drained = st is not None and not st._buf
@@ -1096,7 +1101,7 @@ class SpdyConnection(_Session):
         n = len(f.data)
         with self._cond:
             self._recv_window -= n
-            if self._recv_window < 0:
+            if self._recv_window < 0 and self.window_update != "ignored":
                 self.errors.append(f"server overran the session window by {-self._recv_window}")
             st = self._stream_of(f)
             if st is None or st.reset_sent is not None:
@@ -1109,7 +1114,7 @@ class SpdyConnection(_Session):
             if not st.replied:
                 self.errors.append(f"DATA on stream {st.id} before SYN_REPLY")
             st.recv_window -= n
-            if st.recv_window < 0:
+            if st.recv_window < 0 and self.window_update != "ignored":
                 self.errors.append(f"server overran stream {st.id}'s window by "
                                    f"{-st.recv_window}")
             st._buf += f.data
@@ -1142,6 +1147,7 @@ class ExecResult:
     error: object        # v4+: the Status (dict); before: the error text
     exit_code: object    # 0 on success, the ExitCode cause, None if unknown
     protocol: str
+    errors: list = dataclasses.field(default_factory=list)  # the server's protocol faults
 
     @property
     def ok(self):
@@ -1314,7 +1320,7 @@ class RemoteCommandSpdy(_RemoteCommand):
                         live.remove(ch)
         error, code = parse_error_stream(bytes(self.output[ERROR]), self.protocol)
         self.result = ExecResult(bytes(self.output[STDOUT]), bytes(self.output[STDERR]),
-                                 error, code, self.protocol)
+                                 error, code, self.protocol, list(self.conn.errors))
         self.close()
         return self.result
 
@@ -1323,12 +1329,12 @@ class RemoteCommandSpdy(_RemoteCommand):
 
 
 def exec_spdy(url, stdin=None, tty=False, stdout=True, stderr=True, protocol=V4, resize=None,
-              timeout=30, ssl_context=None):
+              timeout=30, ssl_context=None, window_update="receive"):
     """Runs one exec (or attach) session over SPDY: sends the STDIN bytes (if
     not None) then closes stdin, and returns the ExecResult.  RESIZE: (w, h)."""
     with RemoteCommandSpdy(url, stdin=stdin is not None, stdout=stdout, stderr=stderr,
                            tty=tty, protocol=protocol, ssl_context=ssl_context,
-                           timeout=min(timeout, 10)) as rc:
+                           timeout=min(timeout, 10), window_update=window_update) as rc:
         if resize:
             rc.resize(*resize)
         if stdin is not None:
@@ -1680,7 +1686,7 @@ class RemoteCommandWs(_RemoteCommand):
                                    f"{bytes(self.output[STDOUT][-500:])!r}") from None
         error, code = parse_error_stream(bytes(self.output[ERROR]), self.protocol)
         self.result = ExecResult(bytes(self.output[STDOUT]), bytes(self.output[STDERR]),
-                                 error, code, self.protocol)
+                                 error, code, self.protocol, list(self.conn.errors))
         self.close()
         return self.result
 

@@ -1,6 +1,7 @@
 """Exec, attach and port-forward through streamd, spoken to with the project's
 own client (stream_client.py): SPDY/3.1 and WebSocket framing from their specs,
 against real containers under runc and conmon and a server in a pod."""
+import hashlib
 import json
 import os
 import signal
@@ -133,10 +134,28 @@ def test_exec_stdin_echo_spdy_interactive(streaming):
 
 
 def test_exec_large_output_respects_flow_control(streaming):
-    # 8 MiB through 64 KiB windows: streamd must wait for WINDOW_UPDATEs.
+    # 8 MiB through 64 KiB windows: streamd must wait for WINDOW_UPDATEs
+    # (the client records any DATA past its windows as an error).
     url = streaming.exec_url(["/bin/busybox", "head", "-c", "8388608", "/dev/zero"], stderr=False)
     r = sc.exec_spdy(url, stderr=False, timeout=60)
     assert len(r.stdout) == 8 << 20 and r.exit_code == 0
+    assert not r.errors
+
+
+def test_exec_with_a_client_that_keeps_no_windows(streaming):
+    # kubectl's SPDY library sends no WINDOW_UPDATE and ignores ours: output
+    # must not stall after the first 64 KiB, and stdin sent past our window
+    # must arrive whole, held back by TCP rather than refused.
+    url = streaming.exec_url(["/bin/busybox", "head", "-c", "8388608", "/dev/zero"], stderr=False)
+    r = sc.exec_spdy(url, stderr=False, timeout=60, window_update="ignored")
+    assert len(r.stdout) == 8 << 20 and r.exit_code == 0
+    blob = os.urandom(6 << 20)
+    # The command reads nothing for a second: streamd must stop reading too.
+    url = streaming.exec_url(["sh", "-c", "sleep 1; /bin/busybox md5sum"], stdin=True,
+                             stderr=False)
+    r = sc.exec_spdy(url, stdin=blob, stderr=False, timeout=60, window_update="ignored")
+    assert r.exit_code == 0, r.error
+    assert r.stdout.split()[0].decode() == hashlib.md5(blob).hexdigest()
 
 
 def test_exec_tty_and_resize(streaming):
@@ -219,8 +238,11 @@ def test_port_forward_spdy(echo_server):
         pf.close()
 
 
-def test_port_forward_spdy_bulk(echo_server):
-    pf = sc.PortForwardSpdy(echo_server.forward_url())
+@pytest.mark.parametrize("window_update", ["receive", "ignored"])
+def test_port_forward_spdy_bulk(echo_server, window_update):
+    # "ignored": a client that keeps no windows, as kubectl's, sends faster
+    # than the pod's server echoes; nothing may be dropped.
+    pf = sc.PortForwardSpdy(echo_server.forward_url(), window_update=window_update)
     try:
         data, _ = pf.connect(8080)
         blob = os.urandom(4 << 20)
