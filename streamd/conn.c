@@ -68,8 +68,8 @@ struct Conn {
 	SpdyZ *inflater, *deflater;
 	int64_t session_send_window;
 	int64_t initial_send_window;
-	bool client_counts;	/* it sent WINDOW_UPDATE or SETTINGS: its windows bind us */
-	bool windowless;	/* it let a window run out and said nothing: they do not */
+	bool client_counts;    /* it sent WINDOW_UPDATE or SETTINGS: its windows bind us */
+	bool windowless;       /* it let a window run out and said nothing: they do not */
 	int64_t stalled_since; /* when a window ran out while neither was known */
 	uint32_t last_stream_id;
 	bool opened_fin; /* the last SYN_STREAM came with FIN */
@@ -439,10 +439,9 @@ static void spdy_data(Conn *c, const SpdyFrame *f, ConnEvent *ev)
 	int index;
 	Channel *ch = by_stream(c, f->stream_id, &index);
 	if (!ch || ch->fin_received) {
-		uint8_t *frame = spdy_build_rst_stream(f->stream_id,
-						       ch ? SPDY_RST_STREAM_ALREADY_CLOSED
-							  : SPDY_RST_INVALID_STREAM,
-						       &len);
+		uint8_t *frame = spdy_build_rst_stream(
+			f->stream_id, ch ? SPDY_RST_STREAM_ALREADY_CLOSED : SPDY_RST_INVALID_STREAM,
+			&len);
 		queue_frame(c, frame, len);
 		/* Still counted against the session: grant it back at once. */
 		if (f->len) {
