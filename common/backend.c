@@ -116,6 +116,14 @@ int crisp_backend_main(const CrispBackendSpec *spec, int argc, char **argv)
 		}
 	}
 
+	if (spec->before_sandbox) {
+		r = spec->before_sandbox(&b, &err);
+		if (r < 0) {
+			log_error("%s", err->message);
+			return 1;
+		}
+	}
+
 	r = sandbox_enter(spec->profile, spec->profile->unprivileged ? &user : NULL, &err);
 	if (r < 0) {
 		log_error("%s", err->message);

@@ -36,6 +36,12 @@ typedef struct CrispBackendSpec {
 	const CrispDbMigration *migrations;
 	size_t n_migrations;
 	CrispSpawnBuilder spawn_builder; /* NULL: the daemon runs no programs */
+	/*
+	 * Optional: runs before the sandbox, with the privileges the daemon was
+	 * started with, to read files the sandboxed daemon may not (streamd's
+	 * TLS key, root's alone).  It reads; it parses nothing untrusted.
+	 */
+	int (*before_sandbox)(CrispBackend *b, CrispError **err);
 	const CrispHandler *handlers;
 	size_t n_handlers;
 	unsigned n_workers;

@@ -357,22 +357,51 @@ static void mhd_log(void *cls _unused_, const char *fmt, va_list ap)
 	log_info("streaming server: %s", buf);
 }
 
-static char *read_pem(const char *path, CrispError **err)
+#define PEM_MAX (1u << 20)
+
+static int read_pem(const char *key, const char *path, char **ret, CrispError **err)
 {
 	FILE *f = fopen(path, "re");
-	if (!f) {
-		crisp_error_set_errno(err, CRISP_ERR_INVALID, errno, "%s", path);
-		return NULL;
-	}
-	char *buf = xmalloc(1 << 20);
-	size_t n = fread(buf, 1, (1 << 20) - 1, f);
+	if (!f)
+		return crisp_error_set_errno(err, CRISP_ERR_INVALID, errno,
+					     "[streaming] %s: reading %s", key, path);
+	char *buf = xmalloc(PEM_MAX + 1);
+	size_t n = fread(buf, 1, PEM_MAX + 1, f);
+	bool failed = ferror(f);
 	fclose(f);
+	if (failed || n == 0 || n > PEM_MAX) {
+		free(buf);
+		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "[streaming] %s: %s is %s",
+				       key, path,
+				       failed	? "unreadable"
+				       : n == 0 ? "empty"
+						: "larger than 1 MiB");
+	}
 	buf[n] = '\0';
-	return buf;
+	*ret = xrealloc(buf, n + 1);
+	return 0;
 }
 
-int streamd_http_start(const CrispConfig *config, StreamdServer **ret, CrispError **err)
+int streamd_http_read_tls(const CrispConfig *config, StreamdTls *ret, CrispError **err)
 {
+	*ret = (StreamdTls){ NULL, NULL };
+	if (!config->stream_tls_cert || !*config->stream_tls_cert)
+		return 0;
+	int r = read_pem("tls_cert", config->stream_tls_cert, &ret->cert, err);
+	if (r == 0)
+		r = read_pem("tls_key", config->stream_tls_key, &ret->key, err);
+	if (r < 0) {
+		free(ret->cert);
+		ret->cert = NULL;
+	}
+	return r;
+}
+
+int streamd_http_start(const CrispConfig *config, StreamdTls *tls_files, StreamdServer **ret,
+		       CrispError **err)
+{
+	_cleanup_free_ char *cert = TAKE_PTR(tls_files->cert);
+	_cleanup_free_ char *key = TAKE_PTR(tls_files->key);
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in;
@@ -399,26 +428,22 @@ int streamd_http_start(const CrispConfig *config, StreamdServer **ret, CrispErro
 	s->idle_ms = config->stream_idle_timeout * 1000;
 	s->max_sessions = (unsigned)config->stream_max_sessions;
 	atomic_init(&s->sessions, 0);
-	bool tls = config->stream_tls_cert && *config->stream_tls_cert;
+	bool tls = cert != NULL;
+	s->cert = TAKE_PTR(cert);
+	s->key = TAKE_PTR(key);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_UPGRADE |
 			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-	if (tls) {
-		s->cert = read_pem(config->stream_tls_cert, err);
-		s->key = s->cert ? read_pem(config->stream_tls_key, err) : NULL;
-		if (!s->key) {
-			streamd_http_stop(s);
-			return -EINVAL;
-		}
+	if (tls)
 		flags |= MHD_USE_TLS;
-	}
 	/* Connections still in their HTTP phase count too: some room above the sessions. */
 	unsigned limit = s->max_sessions + 64;
+	/* The logger first: libmicrohttpd reports problems with later options through it. */
 	s->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, limit,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-		NULL, tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->cert,
-		MHD_OPTION_HTTPS_MEM_KEY, s->key, MHD_OPTION_END);
+		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+		tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->cert, MHD_OPTION_HTTPS_MEM_KEY,
+		s->key, MHD_OPTION_END);
 	if (!s->daemon) {
 		streamd_http_stop(s);
 		return crisp_error_set(err, CRISP_ERR_INTERNAL, EADDRINUSE,

@@ -46,9 +46,17 @@ static int on_port_forward(CrispRequest *req, void *userdata _unused_, CrispErro
 			     &runtime__v1__port_forward_response__descriptor, err);
 }
 
-static int setup(CrispBackend *b, CrispError **err)
+static StreamdTls tls;
+
+/* The key is root's alone: read it before streamd becomes user crisp. */
+static int read_tls(CrispBackend *b _unused_, CrispError **err)
 {
-	return streamd_http_start(crisp_backend_config, &server, err);
+	return streamd_http_read_tls(crisp_backend_config, &tls, err);
+}
+
+static int setup(CrispBackend *b _unused_, CrispError **err)
+{
+	return streamd_http_start(crisp_backend_config, &tls, &server, err);
 }
 
 static void teardown(CrispBackend *b _unused_)
@@ -79,6 +87,7 @@ int main(int argc, char **argv)
 		.handlers = streamd_handlers,
 		.n_handlers = ELEMENTSOF(streamd_handlers),
 		.n_workers = 8,
+		.before_sandbox = read_tls,
 		.setup = setup,
 		.teardown = teardown,
 	};

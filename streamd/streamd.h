@@ -78,7 +78,15 @@ int streamd_work_done(CrispRequest *req, void *userdata, CrispError **err);
 
 typedef struct StreamdServer StreamdServer;
 
-int streamd_http_start(const CrispConfig *config, StreamdServer **ret, CrispError **err);
+/* The certificate and key, PEM, read before the sandbox (NULL: plain HTTP). */
+typedef struct StreamdTls {
+	char *cert, *key;
+} StreamdTls;
+
+int streamd_http_read_tls(const CrispConfig *config, StreamdTls *ret, CrispError **err);
+/* Takes tls's buffers (and clears tls), also on failure. */
+int streamd_http_start(const CrispConfig *config, StreamdTls *tls, StreamdServer **ret,
+		       CrispError **err);
 void streamd_http_stop(StreamdServer *s);
 /* "http://127.0.0.1:39153" (no trailing slash). */
 const char *streamd_http_base_url(const StreamdServer *s);
