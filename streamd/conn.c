@@ -43,6 +43,7 @@
 #define CONN_CHUNK (16u << 10)	     /* data per frame we send */
 #define CONN_FLUSH_MS 5000
 #define CONN_WINDOW_GRACE_MS 250 /* see "Flow control" above */
+#define WS_CLOSE_SIGNAL_CHANNEL 255
 
 typedef struct Channel {
 	bool used;
@@ -55,6 +56,7 @@ struct Conn {
 	int sock;
 	ConnProtocol proto;
 	bool ws_base64;
+	bool ws_close_signal;
 	bool closed;
 	bool paused; /* not reading from the client */
 	int64_t idle_ms, last_activity;
@@ -99,13 +101,14 @@ static void queue_frame(Conn *c, uint8_t *frame, size_t len)
 	free(frame);
 }
 
-Conn *conn_new(int sock, ConnProtocol proto, bool ws_base64, const uint8_t *extra, size_t extra_len,
-	       int64_t idle_ms)
+Conn *conn_new(int sock, ConnProtocol proto, unsigned ws_flags, const uint8_t *extra,
+	       size_t extra_len, int64_t idle_ms)
 {
 	Conn *c = xcalloc(1, sizeof(*c));
 	c->sock = sock;
 	c->proto = proto;
-	c->ws_base64 = ws_base64;
+	c->ws_base64 = ws_flags & CONN_WS_BASE64;
+	c->ws_close_signal = ws_flags & CONN_WS_CLOSE_SIGNAL;
 	c->idle_ms = idle_ms;
 	c->last_activity = crisp_now_ms();
 	c->in = xmalloc(CONN_MAX_FRAME + 64);
@@ -512,6 +515,14 @@ static void ws_message(Conn *c, uint8_t op, uint8_t *data, size_t len, ConnEvent
 		channel = data[0];
 		data++;
 		len--;
+		if (channel == WS_CLOSE_SIGNAL_CHANNEL && c->ws_close_signal) {
+			if (len != 1)
+				return fail(c, "a close signal that names no one channel",
+					    SPDY_GOAWAY_PROTOCOL_ERROR);
+			ev->kind = CONN_EV_FIN;
+			ev->channel = data[0];
+			return;
+		}
 	}
 	if (len == 0)
 		return;

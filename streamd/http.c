@@ -56,8 +56,10 @@ typedef struct RequestState {
 
 static const char *const remotecommand_spdy[] = { "v4.channel.k8s.io", "v3.channel.k8s.io",
 						  "v2.channel.k8s.io", "channel.k8s.io", NULL };
-static const char *const remotecommand_ws[] = { "v4.channel.k8s.io", "v4.base64.channel.k8s.io",
-						"channel.k8s.io", "base64.channel.k8s.io", NULL };
+static const char *const remotecommand_ws[] = {
+	"v5.channel.k8s.io", "v4.channel.k8s.io",     "v4.base64.channel.k8s.io",
+	"channel.k8s.io",    "base64.channel.k8s.io", NULL,
+};
 static const char *const portforward_spdy[] = { "portforward.k8s.io", NULL };
 static const char *const portforward_ws[] = { "v4.channel.k8s.io", "v4.base64.channel.k8s.io",
 					      "portforward.k8s.io", NULL };
@@ -167,7 +169,7 @@ static enum MHD_Result gather_port(void *cls, enum MHD_ValueKind kind _unused_, 
 static void *session_main(void *arg)
 {
 	Upgrade *u = arg;
-	Conn *c = conn_new(u->sock, u->setup.proto, u->setup.ws_base64, u->extra, u->extra_len,
+	Conn *c = conn_new(u->sock, u->setup.proto, u->setup.ws_flags, u->extra, u->extra_len,
 			   u->server->idle_ms);
 	log_debug("streaming session: %s over %s (%s)",
 		  u->req.kind == STREAM_EXEC	 ? "exec"
@@ -283,8 +285,10 @@ static enum MHD_Result route(StreamdServer *s, struct MHD_Connection *conn, cons
 		accept_key = accept;
 		proto = choose(conn, "Sec-WebSocket-Protocol",
 			       pf ? portforward_ws : remotecommand_ws);
-		if (proto)
-			u->setup.ws_base64 = strstr(proto, "base64.") != NULL;
+		if (proto && strstr(proto, "base64."))
+			u->setup.ws_flags |= CONN_WS_BASE64;
+		if (proto && strncmp(proto, "v5.", 3) == 0)
+			u->setup.ws_flags |= CONN_WS_CLOSE_SIGNAL;
 		if (pf) {
 			MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, gather_port,
 						  &u->setup);

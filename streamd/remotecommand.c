@@ -51,7 +51,7 @@ typedef struct Output {
 
 typedef struct Session {
 	Conn *c;
-	int version; /* 1 to 4 */
+	int version; /* 1 to 5 */
 	bool exec, tty, want_stdin, want_stdout, want_stderr;
 	char **cmd;
 	size_t n_cmd;
@@ -76,6 +76,8 @@ typedef struct Session {
 
 static int protocol_version(const char *p)
 {
+	if (strncmp(p, "v5.", 3) == 0)
+		return 5;
 	if (strncmp(p, "v4.", 3) == 0)
 		return 4;
 	if (strncmp(p, "v3.", 3) == 0)

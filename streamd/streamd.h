@@ -123,13 +123,19 @@ typedef struct ConnEvent {
 
 #define CONN_MAX_CHANNELS 256
 
+/* How a WebSocket subprotocol frames its channels. */
+enum {
+	CONN_WS_BASE64 = 1 << 0,       /* text messages, a channel digit and base64 */
+	CONN_WS_CLOSE_SIGNAL = 1 << 1, /* v5: the message [255, c] ends channel c */
+};
+
 /*
  * Wraps an upgraded socket (extra: bytes the HTTP server read past the
- * request).  idle_ms: the connection closes after this long with no
- * traffic either way.
+ * request).  ws_flags: CONN_WS_*.  idle_ms: the connection closes after
+ * this long with no traffic either way.
  */
-Conn *conn_new(int sock, ConnProtocol proto, bool ws_base64, const uint8_t *extra, size_t extra_len,
-	       int64_t idle_ms);
+Conn *conn_new(int sock, ConnProtocol proto, unsigned ws_flags, const uint8_t *extra,
+	       size_t extra_len, int64_t idle_ms);
 void conn_free(Conn *c);
 /* SPDY: accepts an opened stream as a channel (SYN_REPLY), or refuses it (RST). */
 void conn_accept_stream(Conn *c, uint32_t stream_id, int channel);
@@ -165,8 +171,8 @@ bool conn_is_closed(Conn *c);
 /* The protocols a session was upgraded to, from the HTTP request. */
 typedef struct SessionSetup {
 	ConnProtocol proto;
-	const char *subprotocol; /* "v4.channel.k8s.io", "portforward.k8s.io", ... */
-	bool ws_base64;
+	const char *subprotocol;	  /* "v4.channel.k8s.io", "portforward.k8s.io", ... */
+	unsigned ws_flags;		  /* CONN_WS_* */
 	int ports[CONN_MAX_CHANNELS / 2]; /* WebSocket port-forward: ?port= values */
 	size_t n_ports;
 	int64_t idle_ms;

@@ -121,6 +121,19 @@ def test_exec_websocket(streaming, protocol):
     assert r.stdout == b"x" * 100000
 
 
+def test_exec_websocket_v5_closes_stdin(streaming):
+    # v5 is v4 plus the CLOSE signal, [255, channel]: stdin can end, so a
+    # command that reads to the end of its input finishes.
+    url = streaming.exec_url(["/bin/busybox", "wc", "-c"], stdin=True, stderr=False)
+    r = sc.exec_ws(url, stdin=b"x" * 300000, protocol=sc.V5, stderr=False)
+    assert r.protocol == sc.V5 and r.exit_code == 0
+    assert r.stdout.split() == [b"300000"]
+    # A close signal that names no channel is a protocol error.
+    ws = sc.WebSocketConnection(streaming.exec_url(["sleep", "30"], stdin=True), [sc.V5])
+    ws.send_frame(2, b"\xff")
+    assert ws.wait_closed(10)
+
+
 def test_exec_stdin_echo_spdy_interactive(streaming):
     url = streaming.exec_url(["cat"], stdin=True, stderr=False)
     with sc.RemoteCommandSpdy(url, stdin=True, stderr=False) as rc:
