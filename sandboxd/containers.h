@@ -60,12 +60,20 @@ void sandboxd_emit_container_event(Sandboxd *sd, const SandboxdContainer *c,
  * the container's process spec with other argv, written to
  * <bundle>/exec-<token>.json; killing the command by the pid the runtime
  * wrote to <bundle>/exec-<token>.pid (false while there is none); removing
- * both files; the runtime handler a container runs under (malloc'd).
+ * those and the runtime's log of the exec, <bundle>/exec-<token>.log; the
+ * runtime handler a container runs under (malloc'd).
  */
 int sandboxd_exec_write_spec(Sandboxd *sd, const char *id, const char *token, char **cmd,
 			     size_t n_cmd, bool terminal, CrispError **err);
 bool sandboxd_exec_kill(Sandboxd *sd, const char *id, const char *token);
+/* Whether the runtime started the command (it wrote the pid file). */
+bool sandboxd_exec_started(Sandboxd *sd, const char *id, const char *token);
 void sandboxd_exec_cleanup(Sandboxd *sd, const char *id, const char *token);
 char *sandboxd_container_handler(Sandboxd *sd, const SandboxdContainer *c);
+/*
+ * At start: the execs a previous sandboxd left (their callers lost them with
+ * it) are killed, if still in the container's cgroup, and their files go.
+ */
+void sandboxd_exec_reap_orphans(Sandboxd *sd, const SandboxdContainer *c);
 
 #endif

@@ -16,6 +16,7 @@
 #include "pods.h"
 #include "runtime.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
@@ -86,12 +87,74 @@ bool sandboxd_exec_kill(Sandboxd *sd, const char *id, const char *token)
 	return pid > 0 && kill(pid, SIGKILL) == 0;
 }
 
+bool sandboxd_exec_started(Sandboxd *sd, const char *id, const char *token)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s/exec-%s.pid", sd->bundles_dir, id, token);
+	return access(path, F_OK) == 0;
+}
+
 void sandboxd_exec_cleanup(Sandboxd *sd, const char *id, const char *token)
 {
 	_cleanup_free_ char *spec = xasprintf("%s/%s/exec-%s.json", sd->bundles_dir, id, token);
 	_cleanup_free_ char *pid = xasprintf("%s/%s/exec-%s.pid", sd->bundles_dir, id, token);
+	_cleanup_free_ char *log = xasprintf("%s/%s/exec-%s.log", sd->bundles_dir, id, token);
 	(void)unlink(spec);
 	(void)unlink(pid);
+	(void)unlink(log);
+}
+
+/* /proc/<pid>/cgroup, which anyone may read (a pid namespace link needs ptrace rights). */
+static char *cgroup_of(int pid)
+{
+	_cleanup_free_ char *path = xasprintf("/proc/%d/cgroup", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	char *text = NULL;
+	size_t len = 0;
+	ssize_t n = getdelim(&text, &len, '\0', f);
+	fclose(f);
+	if (n <= 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+void sandboxd_exec_reap_orphans(Sandboxd *sd, const SandboxdContainer *c)
+{
+	_cleanup_free_ char *bundle = xasprintf("%s/%s", sd->bundles_dir, c->id);
+	DIR *d = opendir(bundle);
+	if (!d)
+		return;
+	_cleanup_strv_free_ char **tokens = NULL;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		const char *dot = strrchr(e->d_name, '.');
+		if (strncmp(e->d_name, "exec-", 5) == 0 && dot && strcmp(dot, ".json") == 0) {
+			_cleanup_free_ char *token =
+				xstrndup(e->d_name + 5, (size_t)(dot - e->d_name - 5));
+			strv_push(&tokens, token);
+		}
+	}
+	closedir(d);
+	_cleanup_free_ char *container_cgroup = c->pid > 0 ? cgroup_of(c->pid) : NULL;
+	for (char **t = tokens; t && *t; t++) {
+		_cleanup_free_ char *pid_path = xasprintf("%s/exec-%s.pid", bundle, *t);
+		int pid = sandboxd_read_int(pid_path, 0);
+		_cleanup_free_ char *cgroup = pid > 0 ? cgroup_of(pid) : NULL;
+		/* Only a process still in the container's cgroup: the pid may have been reused. */
+		if (cgroup && container_cgroup && strcmp(cgroup, container_cgroup) == 0 &&
+		    kill(pid, SIGKILL) == 0)
+			log_warning("container %s: killed exec %d, left running by the sandboxd "
+				    "before this one",
+				    c->id, pid);
+		else if (cgroup)
+			log_warning("container %s: exec %d outside the container's cgroup is "
+				    "left alone",
+				    c->id, pid);
+		sandboxd_exec_cleanup(sd, c->id, *t);
+	}
 }
 
 char *sandboxd_container_handler(Sandboxd *sd, const SandboxdContainer *c)

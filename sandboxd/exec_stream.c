@@ -36,14 +36,16 @@
 #include <sys/un.h>
 
 #define KILL_RETRY_MS 100
+#define EXEC_ERROR_MAX 2048 /* bytes of the runtime's message passed on */
 
 typedef struct ExecSession {
 	Sandboxd *sd;
 	char id[65];
 	char token[17];
-	int status_fd; /* ours of the socketpair; streamd has the other end */
-	int wake[2];   /* the spawn helper's answer arrived */
-	int exit_code; /* set before wake is written */
+	int status_fd;	   /* ours of the socketpair; streamd has the other end */
+	int wake[2];	   /* the spawn helper's answer arrived */
+	int exit_code;	   /* set before wake is written */
+	char *start_error; /* the runtime could not start the command: why */
 } ExecSession;
 
 static void session_free(ExecSession *s)
@@ -52,6 +54,7 @@ static void session_free(ExecSession *s)
 	safe_close(s->status_fd);
 	safe_close(s->wake[0]);
 	safe_close(s->wake[1]);
+	free(s->start_error);
 	free(s);
 }
 
@@ -67,6 +70,14 @@ static void exec_ended(void *userdata, ProtobufCMessage *answer, int *fds, size_
 		s->exit_code = -1;
 	else
 		s->exit_code = a->exited ? a->exit_code : 128 + a->signal;
+	/* The runtime writes the pid file once the command runs: none, and it never did. */
+	if (!err && s->exit_code != 0 && !sandboxd_exec_started(s->sd, s->id, s->token)) {
+		_cleanup_free_ char *log =
+			xasprintf("%s/%s/exec-%s.log", s->sd->bundles_dir, s->id, s->token);
+		s->start_error = sandboxd_runtime_log_error(log);
+		if (!s->start_error)
+			s->start_error = xstrdup("the runtime could not start the command");
+	}
 	if (err)
 		log_warning("exec in %s: %s", s->id, err->message);
 	crisp_proto_free(answer);
@@ -93,10 +104,12 @@ static void *session_main(void *arg)
 			/* The pid file appears once the runtime started the command. */
 			killed = sandboxd_exec_kill(s->sd, s->id, s->token);
 	}
-	if (!client_gone && s->exit_code >= 0) {
-		char msg[16];
-		int len = snprintf(msg, sizeof(msg), "%d", s->exit_code);
-		(void)send(s->status_fd, msg, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (!client_gone && (s->exit_code >= 0 || s->start_error)) {
+		/* One packet: the exit code in decimal, or "error: " and why it never started. */
+		_cleanup_free_ char *msg =
+			s->start_error ? xasprintf("error: %.*s", EXEC_ERROR_MAX, s->start_error)
+				       : xasprintf("%d", s->exit_code);
+		(void)send(s->status_fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
 	log_debug("exec in %s ended (%d)%s", s->id, s->exit_code,
 		  client_gone ? " after its client went away" : "");

@@ -11,6 +11,11 @@
 char *sandboxd_runtime_last_error(Sandboxd *sd, const char *id)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s/runc.log", sd->bundles_dir, id);
+	return sandboxd_runtime_log_error(path);
+}
+
+char *sandboxd_runtime_log_error(const char *path)
+{
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return NULL;

@@ -22,5 +22,7 @@ void sandboxd_runtime_token(char ret[static 17]);
 
 /* The last error the runtime logged in the container's bundle, or NULL (malloc'd). */
 char *sandboxd_runtime_last_error(Sandboxd *sd, const char *id);
+/* The same from another log the runtime wrote (an exec's). */
+char *sandboxd_runtime_log_error(const char *path);
 
 #endif

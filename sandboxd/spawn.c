@@ -161,7 +161,10 @@ int sandboxd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char 
 	const char *verb = req->args[1];
 	_cleanup_free_ char *bundles = crisp_state_path(crisp_backend_config, "sandbox/bundles");
 	_cleanup_free_ char *bundle = xasprintf("%s/%s", bundles, req->id);
-	_cleanup_free_ char *log = xasprintf("%s/runc.log", bundle);
+	/* An exec logs on its own: its start failure is read back for its caller alone. */
+	bool exec = strcmp(verb, "exec") == 0 && req->n_args == 3 && valid_token(req->args[2]);
+	_cleanup_free_ char *log = exec ? xasprintf("%s/exec-%s.log", bundle, req->args[2])
+					: xasprintf("%s/runc.log", bundle);
 
 	char **argv = NULL;
 	strv_push(&argv, h->binary);
@@ -182,7 +185,7 @@ int sandboxd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char 
 		strv_push(&argv, "start");
 	} else if (strcmp(verb, "kill") == 0 && req->n_args == 3 && valid_signal(req->args[2])) {
 		strv_push(&argv, "kill");
-	} else if (strcmp(verb, "exec") == 0 && req->n_args == 3 && valid_token(req->args[2])) {
+	} else if (exec) {
 		/* The process spec sandboxd wrote next to the container's own. */
 		_cleanup_free_ char *spec = xasprintf("%s/exec-%s.json", bundle, req->args[2]);
 		_cleanup_free_ char *pid = xasprintf("%s/exec-%s.pid", bundle, req->args[2]);

@@ -142,6 +142,7 @@ static int reconcile(Sandboxd *sd, CrispError **err)
 		SandboxdContainer *c = &cs[i];
 		if (strcmp(c->state, "creating") != 0) {
 			sandboxd_container_refresh(sd, c);
+			sandboxd_exec_reap_orphans(sd, c);
 			continue;
 		}
 		SandboxdPod pod = { 0 };

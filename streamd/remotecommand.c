@@ -64,7 +64,8 @@ typedef struct Session {
 	bool attach_socket; /* output comes as conmon's packets */
 	Output out[2];	    /* stdout/pty and stderr (exec), or the socket (attach) */
 	size_t n_out;
-	int exit_code; /* -1 until known */
+	int exit_code;	   /* -1 until known */
+	char *start_error; /* the runtime could not start the command: why */
 	bool status_done;
 
 	uint8_t *stdin_buf;
@@ -120,28 +121,45 @@ static void write_status(Session *s, const char *reason, const char *message, in
 	conn_send(c, CH_ERROR, text, strlen(text));
 }
 
-static void write_outcome(Session *s)
+/* The command as the kubelet words it in its messages (malloc'd). */
+static char *command_text(const Session *s)
 {
-	if (!s->exec || s->exit_code == 0) {
-		write_status(s, NULL, NULL, 0);
-		return;
-	}
-	if (s->exit_code < 0) {
-		write_status(s, "InternalError",
-			     "Internal error occurred: the command's exit code is unknown", -1);
-		return;
-	}
-	/* The message kubectl prints, with the command as the kubelet words it. */
 	char *cmd = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&cmd, &len);
 	for (size_t i = 0; i < s->n_cmd; i++)
 		fprintf(f, "%s%s", i ? " " : "", s->cmd[i]);
 	fclose(f);
+	return cmd;
+}
+
+static void write_outcome(Session *s)
+{
+	if (s->start_error) {
+		_cleanup_free_ char *cmd = command_text(s);
+		_cleanup_free_ char *msg =
+			xasprintf("Internal error occurred: error executing "
+				  "command [%s]: the runtime could not start it: %s",
+				  cmd, s->start_error);
+		write_status(s, "InternalError", msg, -1);
+		return;
+	}
+	if (!s->exec || s->exit_code == 0) {
+		write_status(s, NULL, NULL, 0);
+		return;
+	}
+	if (s->exit_code < 0) {
+		write_status(s, "InternalError",
+			     "Internal error occurred: the command's exit code is unknown "
+			     "(sandboxd, which ran it, restarted or failed)",
+			     -1);
+		return;
+	}
+	/* The message kubectl prints. */
+	_cleanup_free_ char *cmd = command_text(s);
 	_cleanup_free_ char *msg = xasprintf("command terminated with non-zero exit code: "
 					     "error executing command [%s], exit code %d",
 					     cmd, s->exit_code);
-	free(cmd);
 	write_status(s, "NonZeroExitCode", msg, s->exit_code);
 }
 
@@ -313,9 +331,10 @@ static void relay_output(Session *s, Output *o)
 		conn_send(s->c, o->channel, buf, (size_t)k);
 }
 
+/* sandboxd's one packet: the exit code in decimal, or "error: " and why the command never ran. */
 static void read_status(Session *s)
 {
-	char buf[32];
+	char buf[4096];
 	ssize_t k = recv(s->status_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
 	if (k < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -323,7 +342,11 @@ static void read_status(Session *s)
 		buf[k] = '\0';
 		char *end;
 		long code = strtol(buf, &end, 10);
-		s->exit_code = (*end || code < 0 || code > 255) ? -1 : (int)code;
+		if (strncmp(buf, "error: ", 7) == 0)
+			s->start_error = xstrdup(buf + 7);
+		else
+			s->exit_code =
+				(end == buf || *end || code < 0 || code > 255) ? -1 : (int)code;
 	}
 	s->status_done = true;
 }
@@ -502,5 +525,6 @@ out:
 	conn_finish(c);
 	streamd_work_result_done(&s.work);
 	free(s.stdin_buf);
+	free(s.start_error);
 	streamd_request_done(req);
 }

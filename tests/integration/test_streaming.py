@@ -182,6 +182,21 @@ def test_exec_tty_and_resize(streaming):
     assert b"30 100" in r.stdout and r.exit_code == 4
 
 
+def test_exec_of_a_command_that_cannot_start(streaming):
+    # Not "exit code 255": the runtime's own reason, as an internal error.
+    r = sc.exec_spdy(streaming.exec_url(["/no/such/binary", "x"]))
+    assert r.error["status"] == "Failure" and r.error["reason"] == "InternalError", r.error
+    msg = r.error["message"]
+    assert "[/no/such/binary x]" in msg and "could not start it" in msg, msg
+    assert "no such file" in msg.lower(), msg
+    assert r.exit_code is None
+    r = sc.exec_spdy(streaming.exec_url(["/no/such/binary"]), protocol="channel.k8s.io")
+    assert "could not start it" in r.error
+    bundle = os.path.join(streaming.c.p.suite.state, "sandbox", "bundles", streaming.cid)
+    wait_for(lambda: not [n for n in os.listdir(bundle) if n.startswith("exec-")], 10,
+             what="the exec's spec, pid file and log to be removed")
+
+
 def test_exec_in_a_missing_or_stopped_container_fails_at_once(streaming):
     import grpc
     with pytest.raises(grpc.RpcError) as e:
@@ -406,3 +421,24 @@ def test_streamd_killed_mid_session(streaming):
             return None
     assert wait_for(works, 20, interval=0.2, what="a new session after the restart") == b"back\n"
 
+
+
+def test_sandboxd_restart_mid_exec(streaming):
+    # The exec's exit code dies with sandboxd; the command must not outlive
+    # it: the new sandboxd kills what the old one started, and the client
+    # hears that the code is lost.
+    s = streaming
+    suite = s.c.p.suite
+    url = s.exec_url(["sleep", "2100"], stdin=True)
+    rc = sc.RemoteCommandSpdy(url, stdin=True)
+    wait_for(lambda: s.processes("sleep 2100"), 10, what="the exec to start")
+    old = suite.pid_of("crisp-sandboxd")
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: suite.daemon_pids().get("crisp-sandboxd") not in (None, old), 20,
+             what="sandboxd to be restarted")
+    wait_for(lambda: not s.processes("sleep 2100"), 20, what="the orphaned exec to be killed")
+    r = rc.wait(timeout=20)
+    assert r.error["status"] == "Failure" and "exit code" in r.error["message"], r.error
+    bundle = os.path.join(suite.state, "sandbox", "bundles", s.cid)
+    assert not [n for n in os.listdir(bundle) if n.startswith("exec-")]
+    assert sc.exec_spdy(s.exec_url(["echo", "after"])).stdout == b"after\n"
