@@ -2,7 +2,6 @@
 own client (stream_client.py): SPDY/3.1 and WebSocket framing from their specs,
 against real containers under runc and conmon and a server in a pod."""
 import hashlib
-import json
 import os
 import signal
 import socket
@@ -59,6 +58,24 @@ class Streaming:
             except OSError:
                 pass
         return out
+
+    def running_sleep(self, seconds):
+        """An exec of `sleep SECONDS` over SPDY with stdin open, once it runs."""
+        rc = sc.RemoteCommandSpdy(self.exec_url(["sleep", str(seconds)], stdin=True), stdin=True)
+        wait_for(lambda: self.processes(f"sleep {seconds}"), 10, what="the exec to start")
+        return rc
+
+    def kill_and_await_restart(self, daemon):
+        suite = self.c.p.suite
+        old = suite.pid_of(daemon)
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: suite.daemon_pids().get(daemon) not in (None, old), 20,
+                 what=f"{daemon} to be restarted")
+
+    def exec_files(self):
+        """What execs left in the container's bundle: specs, pid files, logs."""
+        bundle = os.path.join(self.c.p.suite.state, "sandbox", "bundles", self.cid)
+        return [n for n in os.listdir(bundle) if n.startswith("exec-")]
 
     def streamd_fds(self):
         pid = self.c.p.suite.pid_of("crisp-streamd")
@@ -192,8 +209,7 @@ def test_exec_of_a_command_that_cannot_start(streaming):
     assert r.exit_code is None
     r = sc.exec_spdy(streaming.exec_url(["/no/such/binary"]), protocol="channel.k8s.io")
     assert "could not start it" in r.error
-    bundle = os.path.join(streaming.c.p.suite.state, "sandbox", "bundles", streaming.cid)
-    wait_for(lambda: not [n for n in os.listdir(bundle) if n.startswith("exec-")], 10,
+    wait_for(lambda: not streaming.exec_files(), 10,
              what="the exec's spec, pid file and log to be removed")
 
 
@@ -396,23 +412,15 @@ def test_abrupt_disconnect_frees_everything(streaming):
     wait_for(lambda: s.streamd_fds() <= fds and s.streamd_threads() <= threads, 20,
              what=f"streamd back to {fds} fds and {threads} threads")
     # Nothing left of the execs in the bundle either.
-    bundle = os.path.join(s.c.p.suite.state, "sandbox", "bundles", s.cid)
-    wait_for(lambda: not [n for n in os.listdir(bundle) if n.startswith("exec-")], 10,
-             what="exec specs and pid files to be removed")
+    wait_for(lambda: not s.exec_files(), 10, what="exec specs and pid files to be removed")
 
 
 def test_streamd_killed_mid_session(streaming):
     s = streaming
-    suite = s.c.p.suite
-    url = s.exec_url(["sleep", "2000"], stdin=True)
-    rc = sc.RemoteCommandSpdy(url, stdin=True)
-    wait_for(lambda: s.processes("sleep 2000"), 10, what="the exec to start")
-    old = suite.pid_of("crisp-streamd")
-    os.kill(old, signal.SIGKILL)
+    rc = s.running_sleep(2000)
+    s.kill_and_await_restart("crisp-streamd")
     assert rc.conn.wait_closed(10)
     wait_for(lambda: not s.processes("sleep 2000"), 20, what="the orphaned exec to be killed")
-    wait_for(lambda: suite.daemon_pids().get("crisp-streamd") not in (None, old), 20,
-             what="streamd to be restarted")
 
     def works():
         try:
@@ -422,23 +430,15 @@ def test_streamd_killed_mid_session(streaming):
     assert wait_for(works, 20, interval=0.2, what="a new session after the restart") == b"back\n"
 
 
-
 def test_sandboxd_restart_mid_exec(streaming):
     # The exec's exit code dies with sandboxd; the command must not outlive
     # it: the new sandboxd kills what the old one started, and the client
     # hears that the code is lost.
     s = streaming
-    suite = s.c.p.suite
-    url = s.exec_url(["sleep", "2100"], stdin=True)
-    rc = sc.RemoteCommandSpdy(url, stdin=True)
-    wait_for(lambda: s.processes("sleep 2100"), 10, what="the exec to start")
-    old = suite.pid_of("crisp-sandboxd")
-    os.kill(old, signal.SIGKILL)
-    wait_for(lambda: suite.daemon_pids().get("crisp-sandboxd") not in (None, old), 20,
-             what="sandboxd to be restarted")
+    rc = s.running_sleep(2100)
+    s.kill_and_await_restart("crisp-sandboxd")
     wait_for(lambda: not s.processes("sleep 2100"), 20, what="the orphaned exec to be killed")
     r = rc.wait(timeout=20)
     assert r.error["status"] == "Failure" and "exit code" in r.error["message"], r.error
-    bundle = os.path.join(suite.state, "sandbox", "bundles", s.cid)
-    assert not [n for n in os.listdir(bundle) if n.startswith("exec-")]
+    assert not s.exec_files()
     assert sc.exec_spdy(s.exec_url(["echo", "after"])).stdout == b"after\n"
