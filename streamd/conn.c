@@ -13,13 +13,13 @@
  *
  * Flow control.  The application asks conn_room before it reads from its
  * fds, so output is bounded by our buffer and, over SPDY, by the client's
- * stream and session windows.  But the SPDY clients Kubernetes uses (the
- * spdystream library: kubectl, client-go, the API server) never send a
- * WINDOW_UPDATE, and the servers they talk to never wait for one.  So a
- * client's windows bind us only once it shows it keeps them (a
- * WINDOW_UPDATE or a SETTINGS frame); one that lets a window run out and
- * stays silent for CONN_WINDOW_GRACE_MS is taken not to count, and from then
- * on only the buffer and TCP hold us back.  The other way, we return window
+ * stream and session windows.  But the SPDY library Kubernetes' clients use
+ * (kubectl, client-go, the API server) never sends a WINDOW_UPDATE, and the
+ * servers it talks to never wait for one.  So a client's windows bind us
+ * only once it shows it keeps them (a WINDOW_UPDATE or a SETTINGS frame);
+ * one that lets a window run out and stays silent for CONN_WINDOW_GRACE_MS
+ * is taken not to count, and from then on only the buffer and TCP hold us
+ * back.  The other way, we return window
  * to the client as the application consumes its data, for clients that
  * count, but we do not hold a client to it: the application stops reading
  * from the client (conn_pause_input) while its own buffer is full, and TCP
