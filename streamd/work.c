@@ -32,9 +32,16 @@ typedef struct Pending {
 } Pending;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER;
+/* Timed on the monotonic clock, as its waits' deadlines are: initialised once, in work_init. */
+static pthread_cond_t work_cond;
+static pthread_once_t work_once = PTHREAD_ONCE_INIT;
 static Pending *pending;
 static uint64_t next_session = 1;
+
+static void work_init(void)
+{
+	crisp_cond_init_monotonic(&work_cond);
+}
 
 static void unlink_locked(Pending *p)
 {
@@ -57,6 +64,7 @@ int streamd_work_run(Crisp__StreamWorkReply *q, int timeout_ms, StreamWorkResult
 {
 	Pending *p = xcalloc(1, sizeof(*p));
 	crisp_cond_init_monotonic(&p->cond);
+	pthread_once(&work_once, work_init);
 	p->work = q;
 
 	pthread_mutex_lock(&lock);
@@ -107,6 +115,7 @@ int streamd_work_wait(CrispRequest *req, void *userdata _unused_, CrispError **e
 	int wait_ms = q->max_wait_ms > MAX_WAIT_MS ? MAX_WAIT_MS : (int)q->max_wait_ms;
 	struct timespec until = crisp_monotonic_in_ms(wait_ms);
 
+	pthread_once(&work_once, work_init);
 	pthread_mutex_lock(&lock);
 	Pending *found = NULL;
 	for (;;) {

@@ -163,6 +163,26 @@ def test_killed_front_is_restarted(suite):
         wait_for(lambda: suite.read_log().count(f"connected to {d}") >= 2, 2, what=d)
 
 
+def test_an_idle_suite_sleeps(suite):
+    # Long polls (criapi's on streamd's work and sandboxd's events) must
+    # block, not spin: a poll that returns at once burns a CPU forever.  The
+    # bound is far above an idle daemon's few ticks and far below a spin.
+    def cpu_ticks():
+        ticks = {}
+        for name, pid in suite.daemon_pids().items():
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks[name] = int(fields[11]) + int(fields[12])  # utime + stime
+        return ticks
+    time.sleep(1)  # past the start-up work
+    before, t0 = cpu_ticks(), time.monotonic()
+    time.sleep(3)
+    after, seconds = cpu_ticks(), time.monotonic() - t0
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = {name: (after[name] - before[name]) / hz / seconds for name in after}
+    assert all(share < 0.1 for share in busy.values()), busy
+
+
 def test_unknown_method_is_unimplemented_at_once(suite):
     with suite.channel() as ch:
         call = ch.unary_unary("/runtime.v1.RuntimeService/NoSuchMethod",
