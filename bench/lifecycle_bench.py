@@ -80,10 +80,8 @@ from google.protobuf import text_format  # noqa: E402
 import api_pb2 as api  # noqa: E402
 import api_pb2_grpc  # noqa: E402
 
+PROG = os.path.basename(sys.argv[0])
 CNI_BIN = "/usr/lib/cni"
-BRIDGE = "crispbench1"
-SUBNET = "10.253.0.0/24"
-NETWORK = "crisp-lifecycle-bench"
 IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
 HUGETLB = "/sys/fs/cgroup/hugetlb"
 POLL_S = 0.001  # between ContainerStatus calls while waiting for the exit
@@ -138,7 +136,10 @@ def idle_pct(seconds=1.0):
 
 
 class Crisp:
-    def __init__(self, work, log_level):
+    """A suite whose CNI conf dir holds NET's conflist only."""
+
+    def __init__(self, work, log_level, net):
+        self.net = net
         self.work = os.path.join(work, "suite")
         os.makedirs(self.work)
         self.ipam = os.path.join(self.work, "ipam")
@@ -147,13 +148,12 @@ class Crisp:
         self.suite = Suite(self.work, config_text=(
             f"[crisp]\nlog_level = \"{log_level}\"\n"
             f"[cni]\nconf_dir = \"{cni_dir}\"\nbin_dirs = [\"{CNI_BIN}\"]\n"))
-        self.conflist = bridge_conflist(BRIDGE, SUBNET, self.ipam)
-        self.conflist["name"] = NETWORK
-        with open(os.path.join(cni_dir, "10-lifecycle-bench.conflist"), "w") as f:
+        self.conflist = bridge_conflist(net.bridge, net.subnet, self.ipam, name=net.name)
+        with open(os.path.join(cni_dir, f"10-{net.name}.conflist"), "w") as f:
             json.dump(self.conflist, f, indent=1)
         self.rt = self.img = self.channel = None
         self.image = None
-        self.account = CpuAccount()
+        self.account = CpuAccount(net.name)
 
     def start(self):
         self.suite.start()
@@ -274,7 +274,7 @@ class Crisp:
                 for c in subprocess.run([r, "--root", root, "list", "-q"], capture_output=True,
                                         text=True).stdout.split()]
         pins = os.path.join(st, "netns")
-        ipam = os.path.join(self.ipam, NETWORK)
+        ipam = os.path.join(self.ipam, self.net.name)
         left = {"pods": [p.id for p in pods], "containers": [c.id for c in ctrs],
                 "runc": runc, "pins": os.listdir(pins) if os.path.isdir(pins) else [],
                 "ips": [n for n in os.listdir(ipam) if n[0].isdigit()]
@@ -295,7 +295,7 @@ class Crisp:
         self.suite.stop()
         left = self.suite.leftovers()
         if left:
-            print(f"lifecycle_bench: processes of the suite still alive: {left}", file=sys.stderr)
+            print(f"{PROG}: processes of the suite still alive: {left}", file=sys.stderr)
 
 
 class CrispPath:
@@ -321,13 +321,14 @@ class CpuAccount:
 
     BASE = "/sys/fs/cgroup/cpuacct"
 
-    def __init__(self):
+    def __init__(self, name):
+        self.name = name
         self.path = None
 
     def enter(self, root_pid):
         if not os.path.exists(os.path.join(self.BASE, "cpuacct.usage")):
             return False
-        self.path = os.path.join(self.BASE, f"crisp-lifecycle-bench-{os.getpid()}")
+        self.path = os.path.join(self.BASE, f"{self.name}-{os.getpid()}")
         os.mkdir(self.path)
         for _ in range(2):  # a process forked while the first pass ran
             for pid in [root_pid, *descendants_of(root_pid)]:
@@ -347,7 +348,7 @@ class CpuAccount:
             try:
                 os.rmdir(self.path)
             except OSError as e:
-                print(f"lifecycle_bench: {self.path} not removed: {e}", file=sys.stderr)
+                print(f"{PROG}: {self.path} not removed: {e}", file=sys.stderr)
             self.path = None
 
 
@@ -491,17 +492,28 @@ def crun_works(oci):
 # Host state the bridge and portmap plugins leave
 
 
-def is_ours(chain):
+class Network:
+    """A bridge network of the benchmark's own: the bridge, the subnet and
+    the network's name (the conflist's, which portmap's rules name)."""
+
+    def __init__(self, bridge, subnet, name):
+        self.bridge, self.subnet, self.name = bridge, subnet, name
+
+
+NET = Network("crispbench1", "10.253.0.0/24", "crisp-lifecycle-bench")
+
+
+def is_ours(chain, net):
     """portmap names the network in its rules' comments; the subnet is ours
     too.  Chains of anything else running meanwhile are not ours to remove."""
     rules = subprocess.run(["iptables", "-w", "-t", "nat", "-S", chain], capture_output=True,
                            text=True).stdout
-    return f'"{NETWORK}"' in rules or SUBNET.rsplit(".", 1)[0] + "." in rules
+    return f'"{net.name}"' in rules or net.subnet.rsplit(".", 1)[0] + "." in rules
 
 
-def host_cleanup(chains_before, ip_forward):
-    subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
-    chains = sorted(c for c in nat_chains() - chains_before if is_ours(c))
+def host_cleanup(net, chains_before, ip_forward):
+    subprocess.run(["ip", "link", "del", net.bridge], capture_output=True)
+    chains = sorted(c for c in nat_chains() - chains_before if is_ours(c, net))
     for chain in chains:
         subprocess.run(["iptables", "-w", "-t", "nat", "-F", chain], capture_output=True)
     rules = subprocess.run(["iptables", "-w", "-t", "nat", "-S"], capture_output=True,
@@ -512,7 +524,7 @@ def host_cleanup(chains_before, ip_forward):
                 subprocess.run(["iptables", "-w", "-t", "nat", "-D", *shlex.split(line)[1:]],
                                capture_output=True)
         subprocess.run(["iptables", "-w", "-t", "nat", "-X", chain], capture_output=True)
-    print(f"removed: bridge {BRIDGE}; iptables nat chains of this network: "
+    print(f"removed: bridge {net.bridge}; iptables nat chains of this network: "
           f"{' '.join(chains) or 'none (no host ports)'}")
     with open(IP_FORWARD, "r+") as f:
         if f.read().strip() != ip_forward:
@@ -531,13 +543,14 @@ def cpu_ms():
 
 
 def cpu_of(path, before):
-    """{what: ms of CPU so far} for what runs on PATH's behalf.  The /proc
-    scan for crisp's processes is left out of this script's own CPU: done
-    first before a run, last after it."""
-    out = path.crisp.cpu_ms() if isinstance(path, CrispPath) and before else {}
+    """{what: ms of CPU so far} for what runs on PATH's behalf (with a .crisp,
+    crisp's processes too).  The /proc scan for crisp's processes is left out
+    of this script's own CPU: done first before a run, last after it."""
+    crisp = getattr(path, "crisp", None)
+    out = crisp.cpu_ms() if crisp and before else {}
     out["this script"], out["children"] = cpu_ms()
-    if isinstance(path, CrispPath) and not before:
-        out.update(path.crisp.cpu_ms())
+    if crisp and not before:
+        out.update(crisp.cpu_ms())
     return out
 
 
@@ -556,6 +569,56 @@ def run_all(paths, first, count, samples, cpu=None):
             if samples is not None:
                 for key, v in t.items():
                     samples[name].setdefault(key, []).append(v)
+
+
+def warm_up(paths, warmup):
+    """WARMUP runs per path, not counted; the first one shows what it sends
+    and runs (each path's .show)."""
+    print("\n== the first warmup run of each path, as sent and run")
+    for _, p in paths:
+        p.show = True
+    run_all(paths, 0, 1, None)
+    for _, p in paths:
+        p.show = False
+    run_all(paths, 1, warmup - 1, None)
+
+
+def measure(paths, first, runs, what="runs per path"):
+    """RUNS counted runs per path from run FIRST on, with how idle the
+    machine was before, during and after them.  Returns (samples, cpu) as
+    run_all fills them."""
+    idle = idle_pct()
+    print(f"\n== {runs} counted {what} (machine {idle}% idle over the second before)")
+    samples = {name: {} for name, _ in paths}
+    cpu = {}
+    m0 = cpu_sample()
+    t0 = time.monotonic()
+    run_all(paths, first, runs, samples, cpu)
+    elapsed = time.monotonic() - t0
+    idle, steal = shares(m0, cpu_sample())
+    print(f"done in {elapsed:.1f} s; during them the machine was {idle}% idle and "
+          f"{steal}% stolen (time the host ran something else on our vCPUs: a busy "
+          f"host slows every path); {idle_pct()}% idle over the second after")
+    return samples, cpu
+
+
+def serve_busybox(work, cleanup, name):
+    """The fixture images built under WORK, and busybox pushed to a
+    docker-registry on 127.0.0.1 that CLEANUP (an ExitStack) stops.
+    Returns (registry, busybox's image summary)."""
+    images = os.path.join(work, "images")
+    t0 = time.monotonic()
+    summary = build_images.build_all(images, include_hostile=False)
+    busybox = summary["images"]["busybox"]
+    print(f"fixture images built in {time.monotonic() - t0:.1f} s "
+          f"(tests/fixtures/build_images.py, into {images})")
+    reg = registry_mod.Registry(workdir=os.path.join(work, "registry"), name=name)
+    cleanup.callback(reg.stop)
+    reg.start()
+    reg.push_images({"busybox": busybox})
+    print(f"$ {registry_mod.REGISTRY_BIN} serve {reg.workdir}/config.yml   "
+          f"(pid {reg.pid}, {reg.url}; busybox pushed)")
+    return reg, busybox
 
 
 def cell(samples, name, key):
@@ -618,22 +681,10 @@ def main():
         ip_forward = f.read().strip()
     # Run last to first, each even when one before it failed.
     with contextlib.ExitStack() as cleanup:
-        cleanup.callback(host_cleanup, chains_before, ip_forward)
-        images = os.path.join(args.work, "images")
-        t0 = time.monotonic()
-        summary = build_images.build_all(images, include_hostile=False)
-        busybox = summary["images"]["busybox"]
-        print(f"fixture images built in {time.monotonic() - t0:.1f} s "
-              f"(tests/fixtures/build_images.py, into {images})")
-        reg = registry_mod.Registry(workdir=os.path.join(args.work, "registry"),
-                                    name="lifecycle-registry")
-        cleanup.callback(reg.stop)
-        reg.start()
-        reg.push_images({"busybox": busybox})
-        print(f"$ {registry_mod.REGISTRY_BIN} serve {reg.workdir}/config.yml   "
-              f"(pid {reg.pid}, {reg.url}; busybox pushed)")
+        cleanup.callback(host_cleanup, NET, chains_before, ip_forward)
+        reg, busybox = serve_busybox(args.work, cleanup, "lifecycle-registry")
 
-        crisp = Crisp(args.work, args.log_level)
+        crisp = Crisp(args.work, args.log_level, NET)
         cleanup.callback(crisp.account.remove)
         cleanup.callback(crisp.stop)
         crisp.start()
@@ -654,30 +705,11 @@ def main():
                 oci.append(("crun", crun))
         paths += oci
 
-        print("\n== the first warmup run of each path, as sent and run")
-        for _, p in paths:
-            p.show = True
-        run_all(paths, 0, 1, None)
-        for _, p in paths:
-            p.show = False
-        run_all(paths, 1, args.warmup - 1, None)
-
-        idle = idle_pct()
-        print(f"\n== {args.runs} counted runs per path (machine {idle}% idle over the "
-              "second before)")
+        warm_up(paths, args.warmup)
         for _, p in paths:
             if isinstance(p, CrispPath):
                 p.polls.clear()
-        samples = {name: {} for name, _ in paths}
-        cpu = {}
-        m0 = cpu_sample()
-        t0 = time.monotonic()
-        run_all(paths, args.warmup, args.runs, samples, cpu)
-        elapsed = time.monotonic() - t0
-        idle, steal = shares(m0, cpu_sample())
-        print(f"done in {elapsed:.1f} s; during them the machine was {idle}% idle and "
-              f"{steal}% stolen (time the host ran something else on our vCPUs: a busy "
-              f"host slows every path); {idle_pct()}% idle over the second after")
+        samples, cpu = measure(paths, args.warmup, args.runs)
 
         print()
         report(samples, paths, args.runs)
