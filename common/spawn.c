@@ -47,8 +47,8 @@ static void send_error(Helper *h, uint64_t id, const CrispError *e)
 }
 
 /* In the child: stdio from the request, nothing else open, default signals. */
-_noreturn_ static void exec_child(char **argv, char **envp, const int *stdio, size_t n_stdio,
-				  int errpipe)
+_noreturn_ static void exec_child(char **argv, char **envp, const char *cwd, const int *stdio,
+				  size_t n_stdio, int errpipe)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -74,6 +74,8 @@ _noreturn_ static void exec_child(char **argv, char **envp, const int *stdio, si
 	 * controlling terminal: resizing it then signals SIGWINCH to the program. */
 	if (isatty(0))
 		(void)ioctl(0, TIOCSCTTY, 0);
+	if (chdir(cwd ? cwd : "/") < 0)
+		goto fail;
 	/* Every other fd is CLOEXEC by convention; close_range makes sure. */
 	syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
 	fcntl(errpipe, F_SETFD, FD_CLOEXEC);
@@ -89,6 +91,7 @@ static void handle_request(Helper *h, CrispIpcMessage *m)
 	_cleanup_error_ CrispError *err = NULL;
 	_cleanup_strv_free_ char **argv = NULL;
 	_cleanup_strv_free_ char **envp = NULL;
+	_cleanup_free_ char *cwd = NULL;
 	_cleanup_proto_ Crisp__SpawnRequest *req = NULL;
 	Crisp__SpawnReply a = CRISP__SPAWN_REPLY__INIT;
 
@@ -111,7 +114,7 @@ static void handle_request(Helper *h, CrispIpcMessage *m)
 		send_error(h, m->request_id, err);
 		return;
 	}
-	if (h->build(req, &argv, &envp, &err) < 0 || !argv || !argv[0] || argv[0][0] != '/') {
+	if (h->build(req, &argv, &envp, &cwd, &err) < 0 || !argv || !argv[0] || argv[0][0] != '/') {
 		if (!err)
 			crisp_error_set(&err, CRISP_ERR_INTERNAL, EINVAL,
 					"spawn builder returned no absolute program path");
@@ -135,7 +138,8 @@ static void handle_request(Helper *h, CrispIpcMessage *m)
 	}
 	if (pid == 0) {
 		safe_close(errpipe[0]);
-		exec_child(argv, envp ? envp : (char *[]){ NULL }, m->fds, m->n_fds, errpipe[1]);
+		exec_child(argv, envp ? envp : (char *[]){ NULL }, cwd, m->fds, m->n_fds,
+			   errpipe[1]);
 	}
 	safe_close(errpipe[1]);
 

@@ -22,10 +22,13 @@
 
 /*
  * Runs in the helper for every request: checks the request and returns argv
- * and envp (NULL-terminated, malloc'd) or an error that goes back to the daemon.
+ * and envp (NULL-terminated, malloc'd) and the working directory (malloc'd;
+ * left NULL: "/"), or an error that goes back to the daemon.  Programs never
+ * start in the daemon's own working directory: conmon, for one, writes a
+ * file named "oom" into its own.
  */
 typedef int (*CrispSpawnBuilder)(const Crisp__SpawnRequest *req, char ***ret_argv, char ***ret_envp,
-				 CrispError **err);
+				 char **ret_cwd, CrispError **err);
 
 typedef struct CrispSpawnHelper {
 	pid_t pid;

@@ -78,7 +78,7 @@ int netd_dial_handler(CrispRequest *req, void *userdata, CrispError **err);
 
 /* Builds the command line of each CNI plugin run (spawn.c in this folder). */
 int netd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char ***ret_envp,
-		     CrispError **err);
+		     char **ret_cwd, CrispError **err);
 /* True for a pod ID netd accepts: 64 lowercase hex digits. */
 bool netd_pod_id_is_valid(const char *id);
 

@@ -67,7 +67,7 @@ static void push_env(char ***envp, const char *key, const char *value)
 }
 
 int netd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char ***ret_envp,
-		     CrispError **err)
+		     char **ret_cwd _unused_, CrispError **err)
 {
 	if (req->kind != NETD_SPAWN_CNI || req->n_args != 4)
 		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL,

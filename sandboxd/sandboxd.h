@@ -103,7 +103,7 @@ int sandboxd_attach(CrispRequest *req, void *userdata, CrispError **err);
 
 /* Builds the command line of each program sandboxd runs (spawn.c in this folder). */
 int sandboxd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char ***ret_envp,
-			 CrispError **err);
+			 char **ret_cwd, CrispError **err);
 /* True for an ID sandboxd accepts: 64 lowercase hex digits. */
 bool sandboxd_id_is_valid(const char *id);
 

@@ -131,7 +131,7 @@ static int build_conmon(const Crisp__SpawnRequest *req, const CrispRuntimeHandle
 }
 
 int sandboxd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char ***ret_envp,
-			 CrispError **err)
+			 char **ret_cwd, CrispError **err)
 {
 	if (req->kind == SANDBOXD_SPAWN_CONMON && req->n_args == 3) {
 		const CrispRuntimeHandler *h = find_handler(req->args[0]);
@@ -141,6 +141,10 @@ int sandboxd_spawn_build(const Crisp__SpawnRequest *req, char ***ret_argv, char 
 					       "ID");
 		int r = build_conmon(req, h, ret_argv, err);
 		if (r == 0) {
+			/* conmon writes its "oom" file into the bundle and into its cwd. */
+			_cleanup_free_ char *bundles =
+				crisp_state_path(crisp_backend_config, "sandbox/bundles");
+			*ret_cwd = xasprintf("%s/%s", bundles, req->id);
 			*ret_envp = NULL;
 			strv_push(ret_envp, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/"
 					    "bin:/sbin:/bin");

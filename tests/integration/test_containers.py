@@ -88,6 +88,10 @@ def test_container_lifecycle(containers):
     c.start(cid)
     assert c.status(cid).state == api.CONTAINER_RUNNING
     wait_for(lambda: "hello from 0" in c.log(cid), 10, what="the container's output")
+    # conmon works in the bundle (it drops an "oom" file in its working directory).
+    bundle = os.path.join(c.p.suite.state, "sandbox", "bundles", cid)
+    with open(os.path.join(bundle, "conmon.pid")) as f:
+        assert os.readlink(f"/proc/{int(f.read())}/cwd") == bundle
     # The CRI log format: time, stream, tag, message.
     line = [x for x in c.log(cid).splitlines() if "hello" in x][0]
     ts, stream, tag, msg = line.split(" ", 3)

@@ -26,6 +26,8 @@ enum {
 	K_MISSING = 5,	/* a program that does not exist */
 	K_ENV = 6,	/* prints $CRISP_TEST and its first argument */
 	K_LIST_FDS = 7, /* lists its own open fds */
+	K_PWD = 8,	/* prints its working directory: "/" */
+	K_PWD_TMP = 9,	/* the same, asked to start in /tmp */
 };
 
 static void push_all(char ***v, const char *const *items)
@@ -35,7 +37,7 @@ static void push_all(char ***v, const char *const *items)
 }
 
 static int test_builder(const Crisp__SpawnRequest *req, char ***ret_argv, char ***ret_envp,
-			CrispError **err)
+			char **ret_cwd, CrispError **err)
 {
 	_cleanup_strv_free_ char **argv = NULL;
 	_cleanup_strv_free_ char **envp = NULL;
@@ -68,6 +70,12 @@ static int test_builder(const Crisp__SpawnRequest *req, char ***ret_argv, char *
 		break;
 	case K_LIST_FDS:
 		push_all(&argv, (const char *const[]){ "/bin/ls", "/proc/self/fd", NULL });
+		break;
+	case K_PWD_TMP:
+	case K_PWD:
+		if (req->kind == K_PWD_TMP)
+			*ret_cwd = xstrdup("/tmp");
+		push_all(&argv, (const char *const[]){ "/bin/sh", "-c", "pwd", NULL });
 		break;
 	default:
 		return crisp_error_set(err, CRISP_ERR_INVALID, EINVAL, "unknown spawn kind %u",
@@ -239,12 +247,26 @@ static void test_no_inherited_fds(void **state)
 	safe_close(leaky);
 }
 
+/* Not the daemon's working directory: "/", or the one the builder names. */
+static void test_working_directory(void **state)
+{
+	CrispSpawnHelper h = { 0 };
+
+	assert_int_equal(chdir("/proc"), 0);
+	helper_start(&h);
+	_cleanup_free_ char *root = spawn_output(&h, K_PWD);
+	_cleanup_free_ char *tmp = spawn_output(&h, K_PWD_TMP);
+	assert_string_equal(root, "/\n");
+	assert_string_equal(tmp, "/tmp\n");
+	helper_stop(&h);
+}
+
 static void test_refusals(void **state)
 {
 	CrispSpawnHelper h = { 0 };
 
 	helper_start(&h);
-	for (uint32_t kind = 0; kind <= 9; kind += 9) {
+	for (uint32_t kind = 0; kind <= 99; kind += 99) {
 		_cleanup_error_ CrispError *err = NULL;
 		Crisp__SpawnReply *a = NULL;
 		char want[64];
@@ -364,7 +386,7 @@ int main(void)
 		cmocka_unit_test(test_stdout_pipe),	 cmocka_unit_test(test_env_and_args),
 		cmocka_unit_test(test_no_inherited_fds), cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_no_wait),		 cmocka_unit_test(test_parallel_requests),
-		cmocka_unit_test(test_helper_name),
+		cmocka_unit_test(test_helper_name),	 cmocka_unit_test(test_working_directory),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
