@@ -63,8 +63,8 @@ struct Conn {
 
 	uint8_t *in;
 	size_t in_len, in_pos;
-	uint8_t *out;
-	size_t out_len, out_pos;
+	uint8_t *out; /* [out_pos, out_len) waits to be sent; out_cap allocated */
+	size_t out_len, out_pos, out_cap;
 
 	/* SPDY */
 	SpdyZ *inflater, *deflater;
@@ -88,9 +88,20 @@ struct Conn {
 
 static void queue_out(Conn *c, const void *data, size_t len)
 {
-	if (c->out_pos && c->out_pos == c->out_len)
-		c->out_pos = c->out_len = 0;
-	c->out = xrealloc(c->out, c->out_len + len);
+	/*
+	 * What was sent goes once it is at least half the buffer (so moving the
+	 * rest costs no more than sending it did): a client that never quite
+	 * catches up must not make the buffer hold the whole session.
+	 */
+	if (c->out_pos && c->out_pos >= c->out_len - c->out_pos) {
+		memmove(c->out, c->out + c->out_pos, c->out_len - c->out_pos);
+		c->out_len -= c->out_pos;
+		c->out_pos = 0;
+	}
+	if (c->out_len + len > c->out_cap) {
+		c->out_cap = c->out_len + len > 2 * c->out_cap ? c->out_len + len : 2 * c->out_cap;
+		c->out = xrealloc(c->out, c->out_cap);
+	}
 	memcpy(c->out + c->out_len, data, len);
 	c->out_len += len;
 }

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import proc_status, wait_for
 from conftest_registry import fixture_images, registry, registry_mod  # noqa: F401
 from test_containers import containers  # noqa: F401  (the fixture)
 from test_pods import pods  # noqa: F401
@@ -306,6 +306,30 @@ def test_port_forward_spdy_bulk(echo_server, window_update):
         assert bytes(got) == blob
     finally:
         pf.close()
+
+
+def test_port_forward_download_keeps_streamd_small(echo_server):
+    # 128 MiB to a client slower than the pod: what streamd holds for it is
+    # its 1 MiB output buffer, not everything sent so far.
+    s = echo_server
+    size = 128 << 20
+    s.run(["/bin/busybox", "nc", "-ll", "-p", "8083", "-e", "/bin/busybox", "head", "-c",
+           str(size), "/dev/zero"])
+    time.sleep(0.5)
+    pf = sc.PortForwardSpdy(s.forward_url(), window_update="ignored")
+    try:
+        data, _ = pf.connect(8083)
+        got = 0
+        while True:
+            chunk = data.read(timeout=30)
+            if not chunk:
+                break
+            got += len(chunk)
+        assert got == size
+    finally:
+        pf.close()
+    peak_kib = int(proc_status(s.c.p.suite.pid_of("crisp-streamd"))["VmHWM"].split()[0])
+    assert peak_kib < 48 << 10, f"streamd peaked at {peak_kib} KiB"
 
 
 def test_port_forward_websocket(echo_server):
