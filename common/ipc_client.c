@@ -7,6 +7,7 @@
 #include "internal.pb-c.h"
 #include "ipc_types.h"
 #include "log.h"
+#include "thread.h"
 
 #include <poll.h>
 #include <stdatomic.h>
@@ -263,12 +264,7 @@ int crisp_ipc_client_attach(CrispIpcClient *c, int fd, int timeout_ms, CrispErro
 	atomic_fetch_add(&c->refs, 1);
 	a->client = c;
 	a->channel = ch;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_t t;
-	r = pthread_create(&t, &attr, reader_main, a);
-	pthread_attr_destroy(&attr);
+	r = crisp_thread_start_detached(reader_main, a);
 	if (r != 0) {
 		free(a);
 		atomic_fetch_sub(&c->refs, 1);
@@ -463,14 +459,9 @@ int crisp_ipc_client_call_async(CrispIpcClient *c, uint16_t type, const Protobuf
 				       c->expect_peer);
 	}
 	if (!c->timer_running) {
-		pthread_t t;
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		atomic_fetch_add(&c->refs, 1);
-		if (pthread_create(&t, &attr, timer_main, c) != 0)
+		if (crisp_thread_start_detached(timer_main, c) != 0)
 			abort();
-		pthread_attr_destroy(&attr);
 		c->timer_running = true;
 	}
 	p->id = c->next_id++;

@@ -15,6 +15,7 @@
 
 #include "ipc_types.h"
 #include "log.h"
+#include "thread.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -153,12 +154,7 @@ int criapi_backends_start(int fd, const char *state_dir, CrispError **err)
 	control_fd = fd;
 	internal_dir = xasprintf("%s/internal", state_dir);
 
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	int r = pthread_create(&t, &attr, fd >= 0 ? control_main : connector_main, NULL);
-	pthread_attr_destroy(&attr);
+	int r = crisp_thread_start_detached(fd >= 0 ? control_main : connector_main, NULL);
 	if (r != 0)
 		return crisp_error_set(err, CRISP_ERR_INTERNAL, r, "starting control thread: %s",
 				       strerror(r));

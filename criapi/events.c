@@ -14,6 +14,7 @@
 
 #include "ipc_types.h"
 #include "log.h"
+#include "thread.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -124,12 +125,7 @@ static void *poll_sandboxd(void *arg _unused_)
 
 int criapi_events_start(CrispError **err)
 {
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	int r = pthread_create(&t, &attr, poll_sandboxd, NULL);
-	pthread_attr_destroy(&attr);
+	int r = crisp_thread_start_detached(poll_sandboxd, NULL);
 	if (r != 0)
 		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, r,
 					     "starting the container events poller");

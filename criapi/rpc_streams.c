@@ -19,6 +19,7 @@
 #include "flow.h"
 #include "ipc_types.h"
 #include "log.h"
+#include "thread.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -245,9 +246,6 @@ static bool stopped(void)
 
 static void *poll_streamd(void *arg _unused_)
 {
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	while (!stopped()) {
 		Crisp__StreamWorkRequest m = CRISP__STREAM_WORK_REQUEST__INIT;
 		m.max_wait_ms = WORK_WAIT_MS;
@@ -269,24 +267,17 @@ static void *poll_streamd(void *arg _unused_)
 			continue;
 		}
 		/* A thread per piece: starting a command may take a runtime's while. */
-		pthread_t t;
-		if (pthread_create(&t, &attr, work_thread, a) != 0) {
+		if (crisp_thread_start_detached(work_thread, a) != 0) {
 			do_work(a);
 			crisp_proto_free(a);
 		}
 	}
-	pthread_attr_destroy(&attr);
 	return NULL;
 }
 
 int criapi_stream_work_start(CrispError **err)
 {
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	int r = pthread_create(&t, &attr, poll_streamd, NULL);
-	pthread_attr_destroy(&attr);
+	int r = crisp_thread_start_detached(poll_streamd, NULL);
 	if (r != 0)
 		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, r,
 					     "starting the streaming work poller");

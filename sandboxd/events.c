@@ -10,12 +10,13 @@
  * noticed by a watcher on conmon's exit files, so its STOPPED event comes
  * when it happens, not when someone asks.
  */
-#include "clock.h"
 #include "containers.h"
 
+#include "clock.h"
 #include "ipc_types.h"
 #include "log.h"
 #include "pods.h"
+#include "thread.h"
 
 #include <poll.h>
 #include <sys/inotify.h>
@@ -213,12 +214,7 @@ static void *watch_exits(void *arg)
 
 int sandboxd_events_start(Sandboxd *sd, CrispError **err)
 {
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	int r = pthread_create(&t, &attr, watch_exits, sd);
-	pthread_attr_destroy(&attr);
+	int r = crisp_thread_start_detached(watch_exits, sd);
 	if (r != 0)
 		return crisp_error_set_errno(err, CRISP_ERR_INTERNAL, r,
 					     "starting the exit watcher");

@@ -25,6 +25,7 @@
 #include "ipc_types.h"
 #include "log.h"
 #include "runtime.h"
+#include "thread.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -225,13 +226,8 @@ static int start_exec(Sandboxd *sd, const SandboxdContainer *c, const Crisp__Exe
 	}
 	/* From here exec_ended will run once: the session thread must exist to see it. */
 	s->status_fd = pair[0];
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, session_main, s) != 0)
+	if (crisp_thread_start_detached(session_main, s) != 0)
 		abort(); /* the callback would write to a session nobody frees */
-	pthread_attr_destroy(&attr);
 	ret_fds[0] = pair[1];
 	for (size_t i = 0; i < n_mine; i++)
 		ret_fds[1 + i] = mine[i];

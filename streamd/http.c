@@ -15,6 +15,7 @@
 #include "streamd.h"
 
 #include "log.h"
+#include "thread.h"
 #include "websocket.h"
 
 #include <arpa/inet.h>
@@ -203,17 +204,12 @@ static void upgraded(void *cls, struct MHD_Connection *conn _unused_, void *req_
 		u->extra_len = extra_in_size;
 	}
 	state_unref(st);
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, session_main, u) != 0) {
+	if (crisp_thread_start_detached(session_main, u) != 0) {
 		log_error("streaming session: no thread for it");
 		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 		atomic_fetch_sub(&u->server->sessions, 1);
 		upgrade_free(u);
 	}
-	pthread_attr_destroy(&attr);
 }
 
 /* --- requests --- */
