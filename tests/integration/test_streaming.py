@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import proc_status, wait_for
+from conftest import answer_or_none, proc_status, wait_for
 from conftest_registry import fixture_images, registry, registry_mod  # noqa: F401
 from test_containers import containers  # noqa: F401  (the fixture)
 from test_pods import pods  # noqa: F401
@@ -465,4 +465,7 @@ def test_sandboxd_restart_mid_exec(streaming):
     r = rc.wait(timeout=20)
     assert r.error["status"] == "Failure" and "exit code" in r.error["message"], r.error
     assert not s.exec_files()
-    assert sc.exec_spdy(s.exec_url(["echo", "after"])).stdout == b"after\n"
+    # criapi answers UNAVAILABLE until its channel to the new sandboxd is up.
+    url = wait_for(lambda: answer_or_none(lambda: s.exec_url(["echo", "after"])), 20,
+                   interval=0.1, what="criapi to reach the new sandboxd")
+    assert sc.exec_spdy(url).stdout == b"after\n"
