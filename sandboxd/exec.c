@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #define EXEC_OUTPUT_MAX (16u * 1024 * 1024)
+#define ORPHAN_PID_WAIT_MS 1000
 #define READER_GRACE_MS 2000
 
 typedef struct Output {
@@ -139,9 +140,20 @@ void sandboxd_exec_reap_orphans(Sandboxd *sd, const SandboxdContainer *c)
 	}
 	closedir(d);
 	_cleanup_free_ char *container_cgroup = c->pid > 0 ? cgroup_of(c->pid) : NULL;
+	/*
+	 * A runtime cut off from the old sandboxd while it started the command
+	 * writes the pid file a moment after the command runs: its spec alone
+	 * is given a short while (at most ORPHAN_PID_WAIT_MS per container).
+	 */
+	int64_t pid_deadline = crisp_now_ms() + ORPHAN_PID_WAIT_MS;
 	for (char **t = tokens; t && *t; t++) {
 		_cleanup_free_ char *pid_path = xasprintf("%s/exec-%s.pid", bundle, *t);
 		int pid = sandboxd_read_int(pid_path, 0);
+		while (pid <= 0 && crisp_now_ms() < pid_deadline) {
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+			pid = sandboxd_read_int(pid_path, 0);
+		}
 		_cleanup_free_ char *cgroup = pid > 0 ? cgroup_of(pid) : NULL;
 		/* Only a process still in the container's cgroup: the pid may have been reused. */
 		if (cgroup && container_cgroup && strcmp(cgroup, container_cgroup) == 0 &&
