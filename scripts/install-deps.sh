@@ -26,6 +26,11 @@ test_pkgs=(
 pkgs=("${build_pkgs[@]}" "${run_pkgs[@]}")
 if [ "$mode" = test ]; then
 	pkgs+=("${test_pkgs[@]}")
+	# The streaming tests drive a real kubectl: Debian's, unless one is installed already
+	# (another vendor's package of it would conflict).
+	if ! command -v kubectl >/dev/null; then
+		pkgs+=(kubernetes-client)
+	fi
 fi
 
 missing=()
