@@ -45,6 +45,27 @@ CrispIpcClient *criapi_backend(Crisp__Backend b)
 	return clients[b];
 }
 
+/* Between attempts while the backend is down (restarting, as a rule). */
+#define LONG_POLL_RETRY_MS 200
+/* The answer's allowance beyond the backend's own wait. */
+#define LONG_POLL_SLACK_MS 5000
+
+ProtobufCMessage *criapi_backend_long_poll(Crisp__Backend b, uint16_t type,
+					   const ProtobufCMessage *msg,
+					   const ProtobufCMessageDescriptor *ans_desc, int wait_ms)
+{
+	ProtobufCMessage *answer = NULL;
+	CrispError *err = NULL;
+	if (crisp_ipc_client_call(criapi_backend(b), type, msg, NULL, 0, type + 1, ans_desc,
+				  crisp_now_ms() + wait_ms + LONG_POLL_SLACK_MS, &answer, NULL,
+				  NULL, &err) == 0)
+		return answer;
+	crisp_error_free(err);
+	struct timespec ts = { 0, LONG_POLL_RETRY_MS * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	return NULL;
+}
+
 static void report(uint16_t type, const ProtobufCMessage *m)
 {
 	if (control_fd < 0)

@@ -165,6 +165,16 @@ int criapi_backends_start(int control_fd, const char *state_dir, CrispError **er
 void criapi_backends_report_serving(const char *listen);
 /* The client for a backend. */
 CrispIpcClient *criapi_backend(Crisp__Backend b);
+/*
+ * One round of a long poll (criapi's loops on sandboxd's events and on
+ * streamd's work): sends msg (type; the answer is type + 1), which the
+ * backend holds for up to wait_ms, and returns the answer.  While the
+ * backend is down it returns NULL after a pause, so the caller's loop can
+ * simply go round again.
+ */
+ProtobufCMessage *criapi_backend_long_poll(Crisp__Backend b, uint16_t type,
+					   const ProtobufCMessage *msg,
+					   const ProtobufCMessageDescriptor *ans_desc, int wait_ms);
 /* Fails every backend call in flight (shutdown): their answers would come too late. */
 void criapi_backends_stop(void);
 

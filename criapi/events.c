@@ -17,7 +17,6 @@
 #include "thread.h"
 
 #include <pthread.h>
-#include <time.h>
 
 #define POLL_WAIT_MS 1000
 
@@ -99,20 +98,11 @@ static void *poll_sandboxd(void *arg _unused_)
 		Crisp__WaitEventsRequest m = CRISP__WAIT_EVENTS_REQUEST__INIT;
 		m.after = after;
 		m.max_wait_ms = POLL_WAIT_MS;
-		Crisp__WaitEventsReply *a = NULL;
-		CrispError *err = NULL;
-		int r = crisp_ipc_client_call(criapi_backend(CRISP__BACKEND__BACKEND_SANDBOXD),
-					      CRISP_MSG_SANDBOXD_WAIT_EVENTS_REQ, &m.base, NULL, 0,
-					      CRISP_MSG_SANDBOXD_WAIT_EVENTS_ANS,
-					      &crisp__wait_events_reply__descriptor,
-					      crisp_now_ms() + POLL_WAIT_MS + 5000,
-					      (ProtobufCMessage **)&a, NULL, NULL, &err);
-		if (r < 0) {
-			crisp_error_free(err);
-			struct timespec ts = { 0, 200 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
+		Crisp__WaitEventsReply *a = (Crisp__WaitEventsReply *)criapi_backend_long_poll(
+			CRISP__BACKEND__BACKEND_SANDBOXD, CRISP_MSG_SANDBOXD_WAIT_EVENTS_REQ,
+			&m.base, &crisp__wait_events_reply__descriptor, POLL_WAIT_MS);
+		if (!a)
 			continue;
-		}
 		if (a->lost)
 			log_warning("container events: some were dropped before they were read");
 		for (size_t i = 0; i < a->n_events; i++)

@@ -22,7 +22,6 @@
 #include "thread.h"
 
 #include <pthread.h>
-#include <time.h>
 
 #define WORK_WAIT_MS 1000
 
@@ -249,19 +248,11 @@ static void *poll_streamd(void *arg _unused_)
 	while (!stopped()) {
 		Crisp__StreamWorkRequest m = CRISP__STREAM_WORK_REQUEST__INIT;
 		m.max_wait_ms = WORK_WAIT_MS;
-		Crisp__StreamWorkReply *a = NULL;
-		CrispError *err = NULL;
-		int r = crisp_ipc_client_call(
-			criapi_backend(CRISP__BACKEND__BACKEND_STREAMD), CRISP_MSG_STREAMD_WORK_REQ,
-			&m.base, NULL, 0, CRISP_MSG_STREAMD_WORK_ANS,
-			&crisp__stream_work_reply__descriptor, crisp_now_ms() + WORK_WAIT_MS + 5000,
-			(ProtobufCMessage **)&a, NULL, NULL, &err);
-		if (r < 0) {
-			crisp_error_free(err);
-			struct timespec ts = { 0, 200 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
+		Crisp__StreamWorkReply *a = (Crisp__StreamWorkReply *)criapi_backend_long_poll(
+			CRISP__BACKEND__BACKEND_STREAMD, CRISP_MSG_STREAMD_WORK_REQ, &m.base,
+			&crisp__stream_work_reply__descriptor, WORK_WAIT_MS);
+		if (!a)
 			continue;
-		}
 		if (a->kind == CRISP__STREAM_WORK_REPLY__KIND__NONE) {
 			crisp_proto_free(a);
 			continue;
