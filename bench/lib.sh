@@ -121,6 +121,17 @@ bench_idle_steal() {
 		printf "%.0f%% idle, %.0f%% stolen", 100 * (y[1] - x[1]) / t, 100 * (y[2] - x[2]) / t }'
 }
 
+# Idle share of all CPUs over one second, as a number (per run: the load
+# average counts the benchmark itself).
+bench_idle_pct() {
+	local a b
+	a=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	sleep 1
+	b=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+		t = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (y[1] - x[1]) / t : 0) }'
+}
+
 # bench_load: the load average, the idle and stolen shares over a second
 # and the busiest processes.
 bench_load() {

@@ -33,36 +33,20 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$top/build-bench}
-case $build in /*) ;; *) build=$top/$build ;; esac
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
+build=$(bench_build_dir "${1:-}")
 N=${N:-5}
 WARMUP=${WARMUP:-1}
 COOLDOWN=${COOLDOWN:-0}
 BENCH_TMP=${BENCH_TMP:-/tmp}
 python=/usr/bin/python3
 
-if [ "$(id -u)" != 0 ]; then
-	echo "pull.sh: run as root (the suite's backends and the unpacking need it)" >&2
-	exit 1
-fi
-# Always (incrementally) built: stale daemons would be measured silently.
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-	echo "== building into $build"
-	bash "$top/scripts/build.sh" "$build" >/dev/null
-fi
-for f in bin/crisp bin/unpack_bench python/api_pb2.py; do
-	if [ ! -e "$build/$f" ]; then
-		echo "pull.sh: $build/$f is missing" >&2
-		exit 1
-	fi
-done
-bash "$top/scripts/ensure-user.sh"
+bench_need_root "the suite's backends and the unpacking need it"
+bench_build "$build" bin/crisp bin/unpack_bench python/api_pb2.py
 
 tmp=$(mktemp -d "$BENCH_TMP/crisp-pull-bench-XXXXXX")
 suite_pid=
-
-# shellcheck source=bench/lib.sh
-. "$top/bench/lib.sh"
 
 # Only the suite is stopped here, by its pid (its supervisor stops its own
 # daemons); pull_bench.py stops the registry it started.
@@ -101,17 +85,6 @@ if ! grep -q "ready: serving CRI" "$tmp/crisp.log"; then
 	exit 1
 fi
 
-# Idle share of all CPUs over one second, from /proc/stat: another busy
-# process on a 2-vCPU machine moves these numbers a lot.
-idle_pct() {
-	local a b
-	a=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
-	sleep 1
-	b=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
-	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
-		t = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (y[1] - x[1]) / t : 0) }'
-}
-
 echo "== machine"
 echo "nproc:   $(nproc)"
 echo "cpu:     $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
@@ -127,10 +100,9 @@ fi
 echo "fs:      $fs_type on $fs_dev$journal (under $BENCH_TMP: the suite's root, the registry and every unpack)"
 btype=$(grep -m1 '^CMAKE_BUILD_TYPE:' "$build/CMakeCache.txt" | cut -d= -f2)
 echo "build:   $build (${btype:-RelWithDebInfo, the CMakeLists default})"
-ver() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo '?'; }
-echo "tools:   skopeo $(ver skopeo), docker-registry $(ver docker-registry), tar $(ver tar), gzip $(ver gzip), libarchive $(ver libarchive13)"
+echo "tools:   skopeo $(bench_ver skopeo), docker-registry $(bench_ver docker-registry), tar $(bench_ver tar), gzip $(bench_ver gzip), libarchive $(bench_ver libarchive13)"
 echo "suite:   ${start_cmd[*]} (pid $suite_pid, log_level info)"
-echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min), $(idle_pct)% idle over 1 s"
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min), $(bench_idle_pct)% idle over 1 s"
 echo
 
 bench_cmd=("$python" "$top/bench/pull_bench.py" --build "$build" --socket "$tmp/state/crisp.sock"

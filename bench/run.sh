@@ -24,8 +24,9 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$top/build-bench}
-case $build in /*) ;; *) build=$top/$build ;; esac
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
+build=$(bench_build_dir "${1:-}")
 N1=${N1:-20000}
 N16=${N16:-100000}
 WARMUP=${WARMUP:-5000}
@@ -41,22 +42,8 @@ split) server_cpu=(taskset -c 1) client_cpu=(taskset -c 0) ;;
 	;;
 esac
 
-if [ "$(id -u)" != 0 ]; then
-	echo "run.sh: run as root (the suite's backends need it)" >&2
-	exit 1
-fi
-# Always (incrementally) built: stale daemons would be measured silently.
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-	echo "== building into $build"
-	bash "$top/scripts/build.sh" "$build" >/dev/null
-fi
-for b in crisp cri_bench grpc_echo; do
-	if [ ! -x "$build/bin/$b" ]; then
-		echo "run.sh: $build/bin/$b is missing" >&2
-		exit 1
-	fi
-done
-bash "$top/scripts/ensure-user.sh"
+bench_need_root "the suite's backends need it"
+bench_build "$build" bin/crisp bin/cri_bench bin/grpc_echo
 
 bin=$build/bin
 tmp=$(mktemp -d /tmp/crisp-bench-XXXXXX)
@@ -64,9 +51,6 @@ sock=$tmp/state/crisp.sock
 log=$tmp/crisp.log
 suite_pid=
 echo_pids=()
-
-# shellcheck source=bench/lib.sh
-. "$top/bench/lib.sh"
 
 # Only what this script started is stopped, by pid; the supervisor stops its
 # own daemons on SIGTERM.
@@ -130,17 +114,6 @@ server_ticks() {
 }
 hz=$(getconf CLK_TCK)
 
-# Idle share of all CPUs over the last second, from /proc/stat: what other
-# work the runs compete with (the load average counts the bench itself).
-idle_pct() {
-	local a b
-	a=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
-	sleep 1
-	b=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
-	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
-		t = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (y[1] - x[1]) / t : 0) }'
-}
-
 echo "== machine"
 echo "nproc:   $(nproc)"
 echo "cpu:     $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
@@ -150,7 +123,7 @@ btype=$(grep -m1 '^CMAKE_BUILD_TYPE:' "$build/CMakeCache.txt" | cut -d= -f2)
 echo "build:   $build (${btype:-RelWithDebInfo, the CMakeLists default})"
 echo "suite:   ${server_cpu[*]}${server_cpu[*]:+ }${start_cmd[*]} (pid $suite_pid, criapi pid ${criapi_pid:-?})"
 echo "placement: ${PIN:-free, as the scheduler places them}"
-echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min), $(idle_pct)% idle over 1 s"
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min), $(bench_idle_pct)% idle over 1 s"
 echo "busiest processes (%CPU over their lifetime):"
 ps -eo pid,pcpu,etime,comm --sort=-pcpu 2>/dev/null | sed -n '2,6p' | sed 's/^/   /' || true
 echo
@@ -163,7 +136,7 @@ run() {
 	shift
 	local cmd=("${client_cpu[@]}" "$bin/cri_bench" --socket "$sock" "$@")
 	local t0 t1 out idle
-	idle=$(idle_pct)
+	idle=$(bench_idle_pct)
 	echo "== $label (machine $idle% idle just before)"
 	echo "\$ ${cmd[*]}"
 	t0=$(server_ticks)
