@@ -18,6 +18,25 @@ bench_stop() {
 	wait "$pid" 2>/dev/null || true
 }
 
+# bench_await_ready PID LOG: waits up to 20 s for the suite PID (a `crisp
+# run`) to log "ready: serving CRI" in LOG; exits with the log if it ends
+# or takes longer.
+bench_await_ready() {
+	local pid=$1 log=$2
+	for _ in $(seq 200); do
+		grep -q "ready: serving CRI" "$log" && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "$(basename "$0"): crisp exited before it was ready:" >&2
+			cat "$log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	echo "$(basename "$0"): crisp not ready after 20 s:" >&2
+	cat "$log" >&2
+	exit 1
+}
+
 # bench_need_root WHY: exits unless run as root.
 bench_need_root() {
 	if [ "$(id -u)" != 0 ]; then

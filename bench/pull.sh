@@ -69,21 +69,7 @@ proxy_env=(HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9
 env -u NOTIFY_SOCKET -u LISTEN_FDS "${proxy_env[@]}" "${start_cmd[@]}" \
 	>"$tmp/crisp.log" 2>&1 </dev/null &
 suite_pid=$!
-
-for _ in $(seq 200); do
-	grep -q "ready: serving CRI" "$tmp/crisp.log" && break
-	if ! kill -0 "$suite_pid" 2>/dev/null; then
-		echo "pull.sh: crisp exited before it was ready:" >&2
-		cat "$tmp/crisp.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-if ! grep -q "ready: serving CRI" "$tmp/crisp.log"; then
-	echo "pull.sh: crisp not ready after 20 s:" >&2
-	cat "$tmp/crisp.log" >&2
-	exit 1
-fi
+bench_await_ready "$suite_pid" "$tmp/crisp.log"
 
 echo "== machine"
 echo "nproc:   $(nproc)"

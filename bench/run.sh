@@ -72,21 +72,7 @@ printf '[crisp]\nlog_level = "debug"\n' >"$tmp/crisp.conf"
 start_cmd=("$bin/crisp" run --config "$tmp/crisp.conf" --root "$tmp/root" --state "$tmp/state")
 env -u NOTIFY_SOCKET -u LISTEN_FDS "${server_cpu[@]}" "${start_cmd[@]}" >"$log" 2>&1 </dev/null &
 suite_pid=$!
-
-for _ in $(seq 200); do
-	grep -q "ready: serving CRI" "$log" && break
-	if ! kill -0 "$suite_pid" 2>/dev/null; then
-		echo "run.sh: crisp exited before it was ready:" >&2
-		cat "$log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-if ! grep -q "ready: serving CRI" "$log"; then
-	echo "run.sh: crisp not ready after 20 s:" >&2
-	cat "$log" >&2
-	exit 1
-fi
+bench_await_ready "$suite_pid" "$log"
 
 # criapi's pid, for its CPU time per call (utime+stime from /proc, in ticks).
 # Found as the supervisor's child named crisp-criapi, from /proc (no ps needed).
