@@ -1228,6 +1228,17 @@ class _RemoteCommand:
                 raise TimeoutError(f"no {expected!r} within {timeout}s; "
                                    f"got {pending[-2000:]!r}") from None
 
+    def _finish(self):
+        """The session is over: its ExecResult, once the connection is closed."""
+        error, code = parse_error_stream(bytes(self.output[ERROR]), self.protocol)
+        self.result = ExecResult(bytes(self.output[STDOUT]), bytes(self.output[STDERR]),
+                                 error, code, self.protocol, list(self.conn.errors))
+        self.close()
+        return self.result
+
+    def close(self):
+        self.conn.close()
+
     def __enter__(self):
         return self
 
@@ -1318,14 +1329,7 @@ class RemoteCommandSpdy(_RemoteCommand):
                     self.output[ch] += chunk
                     if not chunk:
                         live.remove(ch)
-        error, code = parse_error_stream(bytes(self.output[ERROR]), self.protocol)
-        self.result = ExecResult(bytes(self.output[STDOUT]), bytes(self.output[STDERR]),
-                                 error, code, self.protocol, list(self.conn.errors))
-        self.close()
-        return self.result
-
-    def close(self):
-        self.conn.close()
+        return self._finish()
 
 
 def exec_spdy(url, stdin=None, tty=False, stdout=True, stderr=True, protocol=V4, resize=None,
@@ -1684,14 +1688,7 @@ class RemoteCommandWs(_RemoteCommand):
             except TimeoutError:
                 raise TimeoutError(f"session not over after {timeout}s; stdout so far "
                                    f"{bytes(self.output[STDOUT][-500:])!r}") from None
-        error, code = parse_error_stream(bytes(self.output[ERROR]), self.protocol)
-        self.result = ExecResult(bytes(self.output[STDOUT]), bytes(self.output[STDERR]),
-                                 error, code, self.protocol, list(self.conn.errors))
-        self.close()
-        return self.result
-
-    def close(self):
-        self.conn.close()
+        return self._finish()
 
 
 def exec_ws(url, stdin=None, tty=False, protocol=V4, resize=None, timeout=30, stdout=True,
